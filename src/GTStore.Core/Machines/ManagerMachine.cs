@@ -1,0 +1,268 @@
+using System.Collections.Immutable;
+using GTStore.Core.Messages;
+
+namespace GTStore.Core;
+
+/// <summary>
+/// The manager's logic as a state machine: it hands out node and client ids and forwarders, owns
+/// the ring and its epoch, and drives one membership change at a time: publish the pending ring,
+/// wait until every node has it (so writes reach old and new replicas), start the planned
+/// transfers, and commit the new epoch when all are done. Everything it must not forget goes out
+/// as a <see cref="ManagerSnapshot"/> to persist.
+/// </summary>
+public sealed class ManagerMachine
+{
+    private sealed record Member(string Address, int Pid, MemberState State);
+
+    private readonly Outbox _out;
+    private readonly SortedDictionary<NodeId, Member> _members = [];
+    private readonly Dictionary<NodeId, (long Current, long Pending)> _acked = [];
+    private readonly HashSet<int> _doneTasks = [];
+    private readonly Dictionary<NodeId, long> _leaveWaiters = [];
+    private List<TransferTask> _plan = [];
+    private bool _transfersStarted;
+    private long _lastRetryMs;
+    private int _nextNodeId;
+    private long _nextClientId;
+    private int _forwarderCursor;
+
+    public ManagerMachine(ClusterConfig config, Outbox outbox, ManagerSnapshot? snapshot = null)
+    {
+        _out = outbox;
+        Config = config;
+        _nextNodeId = 1;
+        _nextClientId = 1;
+        if (snapshot is not null)
+        {
+            Config = snapshot.Config;
+            Current = snapshot.Current;
+            Pending = snapshot.Pending;
+            _nextNodeId = snapshot.NextNodeId;
+            _nextClientId = snapshot.NextClientId;
+            foreach (var m in snapshot.Members)
+                _members[m.Node] = new Member(m.Address, m.Pid, m.State);
+            if (Pending is not null)
+                _plan = PlanFor(Pending);
+        }
+    }
+
+    public ClusterConfig Config { get; }
+
+    public Ring Current { get; private set; } = Ring.Empty;
+
+    public Ring? Pending { get; private set; }
+
+    /// <summary>Address of a member or of a node still joining, for the host to route sends.</summary>
+    public string? AddressOf(NodeId node) => _members.TryGetValue(node, out var m) ? m.Address : null;
+
+    /// <summary>A request from a node process, a client or the CLI; answered with <paramref name="handle"/>.</summary>
+    public void OnRequest(long nowMs, long handle, Message request)
+    {
+        switch (request)
+        {
+            case JoinRequest m: OnJoin(nowMs, handle, m); break;
+            case ClientInitRequest: OnClientInit(handle); break;
+            case StatusRequest: _out.Reply(handle, Status()); break;
+            case AdminLeave m: OnAdminLeave(nowMs, handle, m.Node); break;
+            default: _out.Reply(handle, new ErrorReply($"the manager does not serve {request.GetType().Name}")); break;
+        }
+    }
+
+    /// <summary>A one-way message from a node.</summary>
+    public void OnMessage(long nowMs, Message message)
+    {
+        switch (message)
+        {
+            case RingAck m: OnRingAck(nowMs, m); break;
+            case TransferTaskDone m when Pending is not null && m.TransferId == Pending.Epoch:
+                _doneTasks.Add(m.TaskIndex);
+                CommitIfTransferred(nowMs);
+                break;
+            default: break;
+        }
+    }
+
+    /// <summary>Time passes: resend what was not acknowledged, start queued changes.</summary>
+    public void Tick(long nowMs)
+    {
+        if (Pending is null)
+            StartNextChange(nowMs);
+        if (nowMs - _lastRetryMs < Config.MembershipRetryMs)
+            return;
+        _lastRetryMs = nowMs;
+        foreach (var node in Recipients())
+        {
+            if (_acked.GetValueOrDefault(node) != (Current.Epoch, Pending?.Epoch ?? 0))
+                _out.Send(node, new RingUpdate(Config, Current, Pending));
+        }
+        if (_transfersStarted)
+            SendStartTransfers(onlyUnfinished: true);
+    }
+
+    public StatusReply Status()
+    {
+        var ring = Pending ?? Current;
+        var members = _members.Select(kv => new MemberStatus(kv.Key, kv.Value.Address, kv.Value.Pid, kv.Value.State, ring.TokenCount(kv.Key))).ToList();
+        return new StatusReply(Config, Current.Epoch, Pending is not null, members);
+    }
+
+    public ManagerSnapshot Snapshot() =>
+        new(Config, Current, Pending, Status().Members, _nextNodeId, _nextClientId);
+
+    // ---- requests --------------------------------------------------------------------------
+
+    private void OnJoin(long nowMs, long handle, JoinRequest m)
+    {
+        if (_members.Count >= Limits.NodesMax)
+        {
+            _out.Reply(handle, new ErrorReply($"the cluster already has {_members.Count} nodes (limit {Limits.NodesMax})"));
+            return;
+        }
+        var id = new NodeId(_nextNodeId++);
+        _members[id] = new Member(m.Address, m.Pid, MemberState.Joining);
+        _out.Persist = Snapshot();
+        _out.Reply(handle, new JoinReply(id, Config));
+        if (Pending is null)
+            StartNextChange(nowMs);
+    }
+
+    private void OnClientInit(long handle)
+    {
+        var n = Config.ReplicationFactor;
+        var up = Current.Members.Keys.Where(id => _members.TryGetValue(id, out var m) && m.State == MemberState.Up).ToList();
+        if (Current.NodeCount < n || up.Count == 0)
+        {
+            _out.Reply(handle, new ErrorReply(
+                $"the cluster has {Current.NodeCount} of the {n} nodes that replication factor {n} needs; no request is accepted until enough nodes join"));
+            return;
+        }
+        var forwarder = up[_forwarderCursor++ % up.Count];
+        var clientId = _nextClientId++;
+        _out.Persist = Snapshot();
+        _out.Reply(handle, new ClientInitReply(clientId, forwarder, Current.Members[forwarder], Config));
+    }
+
+    private void OnAdminLeave(long nowMs, long handle, NodeId node)
+    {
+        if (!_members.TryGetValue(node, out var member))
+        {
+            _out.Reply(handle, new ErrorReply($"{node} is not a member of the cluster"));
+            return;
+        }
+        if (member.State == MemberState.Leaving)
+        {
+            _leaveWaiters[node] = handle;
+            return;
+        }
+        var n = Config.ReplicationFactor;
+        var remaining = _members.Count(kv => kv.Value.State != MemberState.Leaving) - 1;
+        if (remaining < n)
+        {
+            _out.Reply(handle, new ErrorReply(
+                $"{node} cannot leave: {remaining} nodes would remain and replication factor {n} needs {n}; add a node first or stop the cluster"));
+            return;
+        }
+        _members[node] = member with { State = MemberState.Leaving };
+        _leaveWaiters[node] = handle;
+        _out.Persist = Snapshot();
+        if (Pending is null)
+            StartNextChange(nowMs);
+    }
+
+    // ---- membership changes ----------------------------------------------------------------
+
+    /// <summary>Nodes that must learn of the rings: members of either ring and nodes still joining.</summary>
+    private IEnumerable<NodeId> Recipients() =>
+        _members.Keys.Union(Current.Members.Keys).Union(Pending?.Members.Keys ?? []).Where(_members.ContainsKey);
+
+    private void StartNextChange(long nowMs)
+    {
+        // Joins in id order first, then leaves: a join never needs a leave to finish.
+        var join = _members.FirstOrDefault(kv => kv.Value.State == MemberState.Joining && !Current.Contains(kv.Key));
+        var leave = _members.FirstOrDefault(kv => kv.Value.State == MemberState.Leaving && Current.Contains(kv.Key));
+        Ring next;
+        if (join.Value is not null)
+            next = TokenAllocator.Join(Current, join.Key, join.Value.Address, Config.TokensPerNode, Current.Epoch + 1);
+        else if (leave.Value is not null)
+            next = TokenAllocator.Leave(Current, leave.Key, Current.Epoch + 1);
+        else
+            return;
+
+        Pending = next;
+        _plan = PlanFor(next);
+        _doneTasks.Clear();
+        _transfersStarted = false;
+        _out.Persist = Snapshot();
+        if (_plan.Count == 0)
+        {
+            Commit(nowMs);
+            return;
+        }
+        _lastRetryMs = nowMs;
+        foreach (var node in Recipients())
+            _out.Send(node, new RingUpdate(Config, Current, Pending));
+    }
+
+    private List<TransferTask> PlanFor(Ring next)
+    {
+        var leaving = Current.Members.Keys.FirstOrDefault(id => !next.Contains(id), NodeId.None);
+        return TransferPlanner.Plan(Current, next, Config.ReplicationFactor, leaving);
+    }
+
+    private void OnRingAck(long nowMs, RingAck m)
+    {
+        _acked[m.From] = (m.Epoch, m.PendingEpoch);
+        if (Pending is null || _transfersStarted)
+            return;
+        // Transfers start only when every node routes writes to the pending replicas too;
+        // otherwise a write could miss a range's new owner after its data was streamed.
+        if (Recipients().All(n => _acked.GetValueOrDefault(n) == (Current.Epoch, Pending.Epoch)))
+        {
+            _transfersStarted = true;
+            SendStartTransfers(onlyUnfinished: false);
+            CommitIfTransferred(nowMs);
+        }
+    }
+
+    private void SendStartTransfers(bool onlyUnfinished)
+    {
+        var bySource = _plan.Select((task, index) => (index, task))
+            .Where(t => !onlyUnfinished || !_doneTasks.Contains(t.index))
+            .GroupBy(t => t.task.Source);
+        foreach (var group in bySource)
+            _out.Send(group.Key, new StartTransfers(Pending!.Epoch, group.ToList()));
+    }
+
+    private void CommitIfTransferred(long nowMs)
+    {
+        if (_transfersStarted && _doneTasks.Count >= _plan.Count)
+            Commit(nowMs);
+    }
+
+    private void Commit(long nowMs)
+    {
+        var next = Pending!;
+        var departed = Current.Members.Keys.Where(id => !next.Contains(id)).ToList();
+        Current = next;
+        Pending = null;
+        _plan = [];
+        _transfersStarted = false;
+        foreach (var id in next.Members.Keys)
+        {
+            if (_members[id].State == MemberState.Joining)
+                _members[id] = _members[id] with { State = MemberState.Up };
+        }
+        foreach (var id in Recipients())
+            _out.Send(id, new RingUpdate(Config, Current, null));
+        foreach (var id in departed)
+        {
+            _out.Send(id, new LeaveDone(id));
+            _members.Remove(id);
+            _acked.Remove(id);
+            if (_leaveWaiters.Remove(id, out var handle))
+                _out.Reply(handle, new OkReply());
+        }
+        _out.Persist = Snapshot();
+        StartNextChange(nowMs);
+    }
+}

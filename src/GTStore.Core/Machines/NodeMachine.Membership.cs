@@ -1,0 +1,118 @@
+using GTStore.Core.Messages;
+
+namespace GTStore.Core;
+
+// Ring updates and transfers (DESIGN.md "Membership and transfers").
+public sealed partial class NodeMachine
+{
+    private sealed class OutgoingTransfer(long transferId, int index, TransferTask task)
+    {
+        public long TransferId { get; } = transferId;
+        public int Index { get; } = index;
+        public TransferTask Task { get; } = task;
+        public ScanCursor? BatchStart { get; set; }
+        public ScanCursor? Next { get; set; }
+        public int Sequence { get; set; }
+        public bool Last { get; set; }
+        public bool Done { get; set; }
+        public long SentAtMs { get; set; }
+    }
+
+    private readonly Dictionary<(long TransferId, int Index), OutgoingTransfer> _outgoing = [];
+
+    /// <summary>Entries received from transfers since start (for status and tests).</summary>
+    public long TransferredInEntries { get; private set; }
+
+    private static (long, long) RingState(Ring current, Ring? pending) => (current.Epoch, pending?.Epoch ?? 0);
+
+    private void OnRingUpdate(RingUpdate m)
+    {
+        if (RingState(m.Current, m.Pending).CompareTo(RingState(Current, Pending)) > 0)
+        {
+            var epochChanged = m.Current.Epoch != Current.Epoch;
+            Config = m.Config;
+            Current = m.Current;
+            Pending = m.Pending;
+            if (Pending is null)
+                _outgoing.Clear();
+            if (Pending is null && epochChanged && Current.Contains(Self))
+                DropUnownedRanges();
+        }
+        _out.Send(NodeId.Manager, new RingAck(Self, Current.Epoch, Pending?.Epoch ?? 0));
+    }
+
+    /// <summary>Once a ring is committed, data this node no longer replicates is removed.</summary>
+    private void DropUnownedRanges()
+    {
+        foreach (var (range, replicas) in Current.Partitions(Config.ReplicationFactor))
+        {
+            if (Array.IndexOf(replicas, Self) < 0)
+                _store.DropRange(range);
+        }
+    }
+
+    private void OnStartTransfers(long nowMs, StartTransfers m)
+    {
+        if (Pending?.Epoch != m.TransferId)
+            return; // A retry from a change this node has already seen committed, or not yet seen.
+        foreach (var (index, task) in m.Tasks)
+        {
+            if (task.Source != Self)
+                continue;
+            if (_outgoing.TryGetValue((m.TransferId, index), out var existing))
+            {
+                if (existing.Done)
+                    _out.Send(NodeId.Manager, new TransferTaskDone(Self, m.TransferId, index));
+                continue;
+            }
+            var transfer = new OutgoingTransfer(m.TransferId, index, task);
+            _outgoing[(m.TransferId, index)] = transfer;
+            SendBatch(nowMs, transfer);
+        }
+    }
+
+    private void SendBatch(long nowMs, OutgoingTransfer t)
+    {
+        var entries = new List<StoredEntry>();
+        t.Next = _store.Scan(t.Task.Range, t.BatchStart, Limits.TransferBatchEntriesMax, Limits.TransferBatchBytesMax, entries);
+        t.Last = t.Next is null;
+        t.SentAtMs = nowMs;
+        _out.Send(t.Task.Destination, new TransferBatch(t.TransferId, t.Index, t.Sequence, Self, entries, t.Last));
+    }
+
+    private void OnTransferBatch(TransferBatch m)
+    {
+        foreach (var e in m.Entries)
+        {
+            _clock.Observe(e.Value.Version.Timestamp);
+            _store.Put(e.Hash, e.Key, e.Value);
+        }
+        TransferredInEntries += m.Entries.Count;
+        _out.Send(m.From, new TransferBatchAck(m.TransferId, m.TaskIndex, m.Sequence, Self));
+    }
+
+    private void OnTransferBatchAck(long nowMs, TransferBatchAck m)
+    {
+        if (!_outgoing.TryGetValue((m.TransferId, m.TaskIndex), out var t) || t.Done || m.Sequence != t.Sequence)
+            return;
+        if (t.Last)
+        {
+            t.Done = true;
+            _out.Send(NodeId.Manager, new TransferTaskDone(Self, t.TransferId, t.Index));
+            return;
+        }
+        t.BatchStart = t.Next;
+        t.Sequence++;
+        SendBatch(nowMs, t);
+    }
+
+    /// <summary>A batch whose ack did not come in time is sent again; merging by version makes that harmless.</summary>
+    private void ResendTransfers(long nowMs)
+    {
+        foreach (var t in _outgoing.Values)
+        {
+            if (!t.Done && nowMs - t.SentAtMs >= Config.RequestTimeoutMs)
+                SendBatch(nowMs, t);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+using GTStore.Core.Messages;
+
+namespace GTStore.Core;
+
+/// <summary>Where a request's answer goes: a client connected to this node, or the forwarder that sent it.</summary>
+internal readonly record struct ReplyTarget(long Handle, NodeId Node, long OpId)
+{
+    public static ReplyTarget ToClient(long handle) => new(handle, NodeId.None, 0);
+
+    public static ReplyTarget ToNode(NodeId node, long opId) => new(0, node, opId);
+}
+
+// The request path (DESIGN.md "Request path"): client -> forwarder -> coordinator -> replicas.
+public sealed partial class NodeMachine
+{
+    private sealed class WriteOp(ReplyTarget target, byte[] key, VersionedValue value, WriteQuorum quorum, long deadlineMs)
+    {
+        public ReplyTarget Target { get; } = target;
+        public byte[] Key { get; } = key;
+        public VersionedValue Value { get; } = value;
+        public WriteQuorum Quorum { get; } = quorum;
+        public long DeadlineMs { get; } = deadlineMs;
+    }
+
+    private sealed class ReadOp(ReplyTarget target, byte[] key, ReadQuorum quorum, long deadlineMs)
+    {
+        public ReplyTarget Target { get; } = target;
+        public byte[] Key { get; } = key;
+        public ReadQuorum Quorum { get; } = quorum;
+        public long DeadlineMs { get; } = deadlineMs;
+        public bool Replied { get; set; }
+    }
+
+    private sealed class ForwardOp(ReplyTarget target, ClientRequest request, NodeId[] candidates)
+    {
+        public ReplyTarget Target { get; } = target;
+        public ClientRequest Request { get; } = request;
+        public NodeId[] Candidates { get; } = candidates;
+        public int Attempt { get; set; }
+        public long DeadlineMs { get; set; }
+    }
+
+    private readonly Dictionary<long, WriteOp> _writes = [];
+    private readonly Dictionary<long, ReadOp> _reads = [];
+    private readonly Dictionary<long, ForwardOp> _forwards = [];
+
+    /// <summary>Requests this node is coordinating or forwarding.</summary>
+    public int OperationsInFlight => _writes.Count + _reads.Count + _forwards.Count;
+
+    /// <summary>A client request arriving on a connection; the reply goes back with <paramref name="handle"/>.</summary>
+    public void OnClientRequest(long nowMs, long handle, ClientRequest request)
+    {
+        var target = ReplyTarget.ToClient(handle);
+        if (Refusal(request) is { } refusal)
+        {
+            Deliver(target, refusal);
+            return;
+        }
+        var replicas = Current.PreferenceList(KeyHash.Of(request.Key), Config.ReplicationFactor);
+        if (Array.IndexOf(replicas, Self) >= 0)
+        {
+            Coordinate(nowMs, target, request);
+            return;
+        }
+        var opId = NextOpId();
+        var op = new ForwardOp(target, request, replicas) { DeadlineMs = ForwardDeadline(nowMs) };
+        _forwards[opId] = op;
+        _out.Send(replicas[0], new Forward(opId, Self, request));
+    }
+
+    private long ForwardDeadline(long nowMs) => nowMs + Config.RequestTimeoutMs * 3 / 2;
+
+    /// <summary>Why this node cannot take the request now, or null.</summary>
+    private ClientReply? Refusal(ClientRequest request)
+    {
+        if (!Self.IsNode)
+            return Failed("this node has not joined the cluster yet");
+        var n = Config.ReplicationFactor;
+        if (Current.NodeCount < n)
+        {
+            return Failed($"the cluster has {Current.NodeCount} of the {n} nodes that replication factor {n} needs; " +
+                          "no request is accepted until enough nodes join");
+        }
+        if (OperationsInFlight >= Limits.CoordinatorRequestsInFlightMax)
+            return Failed($"{Self} is overloaded: {OperationsInFlight} requests in flight (limit {Limits.CoordinatorRequestsInFlightMax})");
+        var sizeError = Config.CheckSizes(request.Key.Length, request.Op == ClientOp.Put ? request.Value?.Length ?? 0 : null);
+        return sizeError is null ? null : new ClientReply(ReplyStatus.Invalid, Self, null, sizeError);
+    }
+
+    private ClientReply Failed(string why) => new(ReplyStatus.Failed, Self, null, why);
+
+    private void Deliver(ReplyTarget target, ClientReply reply)
+    {
+        if (target.Node.IsNode)
+            _out.Send(target.Node, new ForwardReply(target.OpId, Self, reply));
+        else
+            _out.Reply(target.Handle, reply);
+    }
+
+    private void Coordinate(long nowMs, ReplyTarget target, ClientRequest request)
+    {
+        if (Refusal(request) is { } refusal)
+        {
+            Deliver(target, refusal);
+            return;
+        }
+        if (request.Op == ClientOp.Get)
+            StartRead(nowMs, target, request.Key);
+        else
+            StartWrite(nowMs, target, request);
+    }
+
+    // ---- writes ------------------------------------------------------------------------------
+
+    private void StartWrite(long nowMs, ReplyTarget target, ClientRequest request)
+    {
+        var hash = KeyHash.Of(request.Key);
+        var n = Config.ReplicationFactor;
+        // Never stamp below what this node holds for the key, so an overwrite always wins.
+        var held = _store.Get(hash, request.Key)?.Version.Timestamp ?? 0;
+        var version = new Version(_clock.Next(nowMs, held), Self.Value);
+        var value = new VersionedValue(version, request.Op == ClientOp.Put ? request.Value ?? [] : null);
+        var quorum = new WriteQuorum(Current.PreferenceList(hash, n), Pending?.PreferenceList(hash, n), Config.WriteQuorum);
+        var opId = NextOpId();
+        var op = new WriteOp(target, request.Key, value, quorum, nowMs + Config.RequestTimeoutMs);
+        _writes[opId] = op;
+        foreach (var replica in quorum.Targets.ToArray())
+        {
+            if (replica == Self)
+            {
+                _store.Put(hash, request.Key, value);
+                quorum.Ack(Self);
+            }
+            else
+            {
+                _out.Send(replica, new ReplicaWrite(opId, Self, request.Key, value));
+            }
+        }
+        FinishWriteIfDecided(opId, op);
+    }
+
+    private void OnReplicaWriteAck(long nowMs, ReplicaWriteAck m)
+    {
+        if (!_writes.TryGetValue(m.OpId, out var op))
+            return; // Late acknowledgement after the quorum decided (the seed ignores it).
+        if (m.Ok)
+            op.Quorum.Ack(m.From);
+        else
+            op.Quorum.Fail(m.From);
+        FinishWriteIfDecided(m.OpId, op);
+    }
+
+    private void FinishWriteIfDecided(long opId, WriteOp op)
+    {
+        switch (op.Quorum.State)
+        {
+            case QuorumState.Reached:
+                _writes.Remove(opId);
+                Deliver(op.Target, new ClientReply(ReplyStatus.Ok, Self, op.Value with { Value = null }, null));
+                break;
+            case QuorumState.Impossible:
+                _writes.Remove(opId);
+                // A replica that stored the value may serve it later: that is not a failure.
+                Deliver(op.Target, op.Quorum.AckCount > 0
+                    ? new ClientReply(ReplyStatus.Unknown, Self, null, op.Quorum.Describe() + "; the write may or may not become visible")
+                    : Failed(op.Quorum.Describe() + "; nothing was written"));
+                break;
+        }
+    }
+
+    // ---- reads -------------------------------------------------------------------------------
+
+    private void StartRead(long nowMs, ReplyTarget target, byte[] key)
+    {
+        var hash = KeyHash.Of(key);
+        var quorum = new ReadQuorum(Current.PreferenceList(hash, Config.ReplicationFactor), Config.ReadQuorum);
+        var opId = NextOpId();
+        var op = new ReadOp(target, key, quorum, nowMs + Config.RequestTimeoutMs);
+        _reads[opId] = op;
+        foreach (var replica in quorum.Replicas)
+        {
+            if (replica == Self)
+                quorum.Answer(Self, _store.Get(hash, key));
+            else
+                _out.Send(replica, new ReplicaRead(opId, Self, key));
+        }
+        AdvanceRead(opId, op);
+    }
+
+    private void OnReplicaReadReply(long nowMs, ReplicaReadReply m)
+    {
+        if (!_reads.TryGetValue(m.OpId, out var op))
+            return;
+        if (m.Ok)
+        {
+            if (m.Value is { } v)
+                _clock.Observe(v.Version.Timestamp);
+            op.Quorum.Answer(m.From, m.Value);
+        }
+        else
+        {
+            op.Quorum.Fail(m.From);
+        }
+        AdvanceRead(m.OpId, op);
+    }
+
+    private void AdvanceRead(long opId, ReadOp op)
+    {
+        if (!op.Replied)
+        {
+            switch (op.Quorum.State)
+            {
+                case QuorumState.Reached:
+                    op.Replied = true;
+                    Deliver(op.Target, op.Quorum.Latest() is { IsTombstone: false } latest
+                        ? new ClientReply(ReplyStatus.Ok, Self, latest, null)
+                        : new ClientReply(ReplyStatus.NotFound, Self, null, null));
+                    break;
+                case QuorumState.Impossible:
+                    op.Replied = true;
+                    Deliver(op.Target, Failed(op.Quorum.Describe()));
+                    break;
+            }
+        }
+        if (op.Quorum.AllAnswered)
+        {
+            _reads.Remove(opId);
+            Repair(op);
+        }
+    }
+
+    /// <summary>Read repair: replicas that answered with an older version get the latest.</summary>
+    private void Repair(ReadOp op)
+    {
+        if (op.Quorum.Latest() is not { } latest)
+            return;
+        foreach (var stale in op.Quorum.Stale())
+        {
+            if (stale == Self)
+                _store.Put(KeyHash.Of(op.Key), op.Key, latest);
+            else
+                _out.Send(stale, new ReplicaWrite(0, Self, op.Key, latest));
+        }
+    }
+
+    // ---- forwarding --------------------------------------------------------------------------
+
+    private void OnForwardReply(ForwardReply m)
+    {
+        if (_forwards.Remove(m.OpId, out var op))
+            Deliver(op.Target, m.Reply);
+    }
+
+    private void RetryForward(long nowMs, long opId, NodeId unreachable)
+    {
+        if (!_forwards.TryGetValue(opId, out var op) || op.Candidates[op.Attempt] != unreachable)
+            return;
+        op.Attempt++;
+        if (op.Attempt < op.Candidates.Length)
+        {
+            op.DeadlineMs = ForwardDeadline(nowMs);
+            _out.Send(op.Candidates[op.Attempt], new Forward(opId, Self, op.Request));
+            return;
+        }
+        _forwards.Remove(opId);
+        Deliver(op.Target, Failed($"no coordinator reachable: tried {string.Join(", ", op.Candidates)}"));
+    }
+
+    private void ExpireOperations(long nowMs)
+    {
+        foreach (var (opId, op) in _writes.Where(kv => kv.Value.DeadlineMs <= nowMs).ToList())
+        {
+            _writes.Remove(opId);
+            Deliver(op.Target, new ClientReply(ReplyStatus.Unknown, Self, null,
+                $"timed out after {Config.RequestTimeoutMs} ms: {op.Quorum.Describe()}; the write may or may not become visible"));
+        }
+        foreach (var (opId, op) in _reads.Where(kv => kv.Value.DeadlineMs <= nowMs).ToList())
+        {
+            _reads.Remove(opId);
+            if (!op.Replied)
+                Deliver(op.Target, Failed($"timed out after {Config.RequestTimeoutMs} ms: {op.Quorum.Describe()}"));
+            Repair(op);
+        }
+        foreach (var (opId, op) in _forwards.Where(kv => kv.Value.DeadlineMs <= nowMs).ToList())
+        {
+            _forwards.Remove(opId);
+            var coordinator = op.Candidates[op.Attempt];
+            Deliver(op.Target, op.Request.Op == ClientOp.Get
+                ? Failed($"timed out waiting for coordinator {coordinator}")
+                : new ClientReply(ReplyStatus.Unknown, Self, null, $"timed out waiting for coordinator {coordinator}; the write may or may not become visible"));
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using GTStore.Core.Messages;
+
+namespace GTStore.Core;
+
+/// <summary>
+/// The logic of one storage node as a state machine: requests, messages and ticks go in; messages,
+/// replies and storage writes come out. Every node is a forwarder (for its clients) and a
+/// coordinator (for keys whose preference list it is in, or that are forwarded to it). The same
+/// code runs over sockets in <c>gtstore node</c> and in the deterministic simulation.
+/// </summary>
+public sealed partial class NodeMachine
+{
+    private readonly IStorageEngine _store;
+    private readonly Outbox _out;
+    private readonly int _pid;
+    private readonly HybridClock _clock = new();
+    private long _nextOpId = 1;
+
+    public NodeMachine(IStorageEngine store, Outbox outbox, int pid)
+    {
+        _store = store;
+        _out = outbox;
+        _pid = pid;
+    }
+
+    public NodeId Self { get; private set; } = NodeId.None;
+
+    public ClusterConfig Config { get; private set; } = new();
+
+    public Ring Current { get; private set; } = Ring.Empty;
+
+    /// <summary>The ring being transferred to, while a membership change is in progress.</summary>
+    public Ring? Pending { get; private set; }
+
+    public IStorageEngine Store => _store;
+
+    /// <summary>The manager accepted this node and gave it its id.</summary>
+    public void OnJoined(NodeId self, ClusterConfig config)
+    {
+        Self = self;
+        Config = config;
+    }
+
+    public NodeStatsReply Stats() =>
+        new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name);
+
+    /// <summary>A message from another node or the manager.</summary>
+    public void OnMessage(long nowMs, Message message)
+    {
+        switch (message)
+        {
+            case ReplicaWrite m: OnReplicaWrite(m); break;
+            case ReplicaWriteAck m: OnReplicaWriteAck(nowMs, m); break;
+            case ReplicaRead m: OnReplicaRead(m); break;
+            case ReplicaReadReply m: OnReplicaReadReply(nowMs, m); break;
+            case Forward m: Coordinate(nowMs, ReplyTarget.ToNode(m.From, m.OpId), m.Request); break;
+            case ForwardReply m: OnForwardReply(m); break;
+            case TransferBatch m: OnTransferBatch(m); break;
+            case TransferBatchAck m: OnTransferBatchAck(nowMs, m); break;
+            case RingUpdate m: OnRingUpdate(m); break;
+            case StartTransfers m: OnStartTransfers(nowMs, m); break;
+            case LeaveDone m when m.Node == Self: _out.Exit = true; break;
+            default: break; // Unknown or misrouted messages are dropped; the sender's timeout covers them.
+        }
+    }
+
+    /// <summary>A message to <paramref name="peer"/> could not be delivered (connection refused or lost).</summary>
+    public void OnUnreachable(long nowMs, NodeId peer, Message message)
+    {
+        switch (message)
+        {
+            case ReplicaWrite { OpId: > 0 } m:
+                OnReplicaWriteAck(nowMs, new ReplicaWriteAck(m.OpId, peer, false, $"{peer} unreachable"));
+                break;
+            case ReplicaRead m:
+                OnReplicaReadReply(nowMs, new ReplicaReadReply(m.OpId, peer, false, null, $"{peer} unreachable"));
+                break;
+            case Forward m:
+                RetryForward(nowMs, m.OpId, peer);
+                break;
+            default:
+                break; // Transfers and manager messages are retried by timers.
+        }
+    }
+
+    /// <summary>Time passes: expire requests and resend unacknowledged transfer batches.</summary>
+    public void Tick(long nowMs)
+    {
+        ExpireOperations(nowMs);
+        ResendTransfers(nowMs);
+    }
+
+    private bool IsReplica(ulong hash) =>
+        Current.IsReplica(Self, hash, Config.ReplicationFactor)
+        || (Pending is not null && Pending.IsReplica(Self, hash, Config.ReplicationFactor));
+
+    private long NextOpId() => _nextOpId++;
+
+    // ---- replica side ----------------------------------------------------------------------
+
+    private void OnReplicaWrite(ReplicaWrite m)
+    {
+        var hash = KeyHash.Of(m.Key);
+        if (!IsReplica(hash))
+        {
+            if (m.OpId > 0)
+                _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, false, $"{Self} is not a replica of this key at epoch {Current.Epoch}"));
+            return;
+        }
+        _clock.Observe(m.Value.Version.Timestamp);
+        _store.Put(hash, m.Key, m.Value);
+        if (m.OpId > 0)
+            _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, true, null));
+    }
+
+    private void OnReplicaRead(ReplicaRead m)
+    {
+        var hash = KeyHash.Of(m.Key);
+        if (!Current.IsReplica(Self, hash, Config.ReplicationFactor))
+        {
+            _out.Send(m.From, new ReplicaReadReply(m.OpId, Self, false, null, $"{Self} is not a replica of this key at epoch {Current.Epoch}"));
+            return;
+        }
+        _out.Send(m.From, new ReplicaReadReply(m.OpId, Self, true, _store.Get(hash, m.Key), null));
+    }
+}

@@ -1,0 +1,125 @@
+namespace GTStore.Core.Messages;
+
+/// <summary>
+/// Every message exchanged by clients, nodes and the manager. Core decides what to send; the
+/// Protocol layer encodes these records as frames. Node-to-node and manager-to-node messages are
+/// one-way and carry operation ids in their bodies; client requests are answered on their
+/// connection, matched by the frame's request id.
+/// </summary>
+public abstract record Message;
+
+// ---- client -> node (request/response) --------------------------------------------------------
+
+public enum ClientOp : byte { Get = 1, Put = 2, Delete = 3 }
+
+/// <summary>A client's read, write or delete, sent to its forwarder.</summary>
+public sealed record ClientRequest(ClientOp Op, byte[] Key, byte[]? Value) : Message;
+
+public enum ReplyStatus : byte
+{
+    Ok = 0,
+    NotFound = 1,
+    /// <summary>The request was refused or could not reach its quorum; nothing was written.</summary>
+    Failed = 2,
+    /// <summary>The outcome is not known: the write may or may not have been applied.</summary>
+    Unknown = 3,
+    /// <summary>The request was malformed or too large; never retried.</summary>
+    Invalid = 4,
+}
+
+/// <summary>Answer to a <see cref="ClientRequest"/>, naming the coordinator that served it.</summary>
+public sealed record ClientReply(ReplyStatus Status, NodeId Coordinator, VersionedValue? Value, string? Error) : Message;
+
+/// <summary>Ask a node for its own view (status, tests).</summary>
+public sealed record NodeStatsRequest : Message;
+
+public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Epoch, bool InTransition, string Engine) : Message;
+
+/// <summary>Asks a node to leave the cluster gracefully (CLI <c>leave</c>).</summary>
+public sealed record LeaveCommand : Message;
+
+// ---- node <-> node (one-way) -----------------------------------------------------------------
+
+/// <summary>Coordinator to replica: store this version. <paramref name="OpId"/> 0 needs no ack (read repair).</summary>
+public sealed record ReplicaWrite(long OpId, NodeId From, byte[] Key, VersionedValue Value) : Message;
+
+public sealed record ReplicaWriteAck(long OpId, NodeId From, bool Ok, string? Error) : Message;
+
+public sealed record ReplicaRead(long OpId, NodeId From, byte[] Key) : Message;
+
+public sealed record ReplicaReadReply(long OpId, NodeId From, bool Ok, VersionedValue? Value, string? Error) : Message;
+
+/// <summary>Forwarder to coordinator: run this client request.</summary>
+public sealed record Forward(long OpId, NodeId From, ClientRequest Request) : Message;
+
+public sealed record ForwardReply(long OpId, NodeId From, ClientReply Reply) : Message;
+
+/// <summary>One batch of a transfer task; the receiver merges and acks.</summary>
+public sealed record TransferBatch(long TransferId, int TaskIndex, int Sequence, NodeId From, IReadOnlyList<StoredEntry> Entries, bool Last) : Message;
+
+public sealed record TransferBatchAck(long TransferId, int TaskIndex, int Sequence, NodeId From) : Message;
+
+// ---- manager <-> node (one-way) --------------------------------------------------------------
+
+/// <summary>
+/// The rings a node must use. <paramref name="Pending"/> is set while a membership change is being
+/// transferred: writes then go to the replicas of both rings.
+/// </summary>
+public sealed record RingUpdate(ClusterConfig Config, Ring Current, Ring? Pending) : Message;
+
+public sealed record RingAck(NodeId From, long Epoch, long PendingEpoch) : Message;
+
+/// <summary>
+/// The manager asks a source node to stream these tasks (indices into the plan). A transfer's id
+/// is the epoch of the pending ring it fills.
+/// </summary>
+public sealed record StartTransfers(long TransferId, IReadOnlyList<(int Index, TransferTask Task)> Tasks) : Message;
+
+public sealed record TransferTaskDone(NodeId From, long TransferId, int TaskIndex) : Message;
+
+/// <summary>A node asks to leave; the manager answers with <see cref="LeaveDone"/> once its data is handed off.</summary>
+public sealed record LeaveRequest(NodeId Node) : Message;
+
+public sealed record LeaveDone(NodeId Node) : Message;
+
+// ---- to the manager (request/response) -------------------------------------------------------
+
+/// <summary>A node process announces itself; the reply is <see cref="JoinReply"/> with its id.</summary>
+public sealed record JoinRequest(string Address, int Pid) : Message;
+
+public sealed record JoinReply(NodeId Node, ClusterConfig Config) : Message;
+
+public sealed record ClientInitRequest : Message;
+
+public sealed record ClientInitReply(long ClientId, NodeId Forwarder, string ForwarderAddress, ClusterConfig Config) : Message;
+
+public sealed record StatusRequest : Message;
+
+public enum MemberState : byte { Joining = 1, Up = 2, Leaving = 3 }
+
+public sealed record MemberStatus(NodeId Node, string Address, int Pid, MemberState State, int Tokens);
+
+public sealed record StatusReply(ClusterConfig Config, long Epoch, bool InTransition, IReadOnlyList<MemberStatus> Members) : Message;
+
+/// <summary>Admin (CLI) asks the manager to remove a node gracefully; answered when done.</summary>
+public sealed record AdminLeave(NodeId Node) : Message;
+
+/// <summary>A request that could not be served, with the reason.</summary>
+public sealed record ErrorReply(string Message) : Message;
+
+/// <summary>A plain acknowledgement.</summary>
+public sealed record OkReply : Message;
+
+// ---- manager persistence -----------------------------------------------------------------------
+
+/// <summary>
+/// Everything the manager must not forget, written durably on every change: the committed ring,
+/// the membership change in progress (its pending ring), members and the next ids to hand out.
+/// </summary>
+public sealed record ManagerSnapshot(
+    ClusterConfig Config,
+    Ring Current,
+    Ring? Pending,
+    IReadOnlyList<MemberStatus> Members,
+    int NextNodeId,
+    long NextClientId) : Message;

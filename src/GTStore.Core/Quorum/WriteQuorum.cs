@@ -1,0 +1,71 @@
+namespace GTStore.Core;
+
+public enum QuorumState { Waiting, Reached, Impossible }
+
+/// <summary>
+/// Counts write acknowledgements. While a membership change is pending, a write must reach W
+/// replicas of the current ring and W replicas of the pending ring (as Cassandra does for pending
+/// ranges), so that whichever ring is committed already holds it.
+/// </summary>
+public sealed class WriteQuorum
+{
+    private readonly NodeId[] _current;
+    private readonly NodeId[]? _pending;
+    private readonly int _required;
+    private readonly HashSet<NodeId> _acked = [];
+    private readonly HashSet<NodeId> _failed = [];
+
+    public WriteQuorum(NodeId[] current, NodeId[]? pending, int writeQuorum)
+    {
+        _current = current;
+        _pending = pending;
+        _required = writeQuorum;
+    }
+
+    /// <summary>Every node the write goes to: replicas of both rings, each once.</summary>
+    public IEnumerable<NodeId> Targets => _pending is null ? _current : _current.Union(_pending);
+
+    public int AckCount => _acked.Count;
+
+    public int TargetCount => Targets.Count();
+
+    public QuorumState Ack(NodeId node)
+    {
+        if (!_failed.Contains(node))
+            _acked.Add(node);
+        return State;
+    }
+
+    public QuorumState Fail(NodeId node)
+    {
+        if (!_acked.Contains(node))
+            _failed.Add(node);
+        return State;
+    }
+
+    public QuorumState State
+    {
+        get
+        {
+            var a = Evaluate(_current);
+            var b = _pending is null ? QuorumState.Reached : Evaluate(_pending);
+            if (a == QuorumState.Impossible || b == QuorumState.Impossible)
+                return QuorumState.Impossible;
+            return a == QuorumState.Reached && b == QuorumState.Reached ? QuorumState.Reached : QuorumState.Waiting;
+        }
+    }
+
+    private QuorumState Evaluate(NodeId[] replicas)
+    {
+        // With fewer replicas than W (a cluster below N nodes), every replica must answer.
+        var need = Math.Min(_required, replicas.Length);
+        var acks = replicas.Count(_acked.Contains);
+        if (acks >= need)
+            return QuorumState.Reached;
+        var open = replicas.Length - replicas.Count(_failed.Contains);
+        return open < need ? QuorumState.Impossible : QuorumState.Waiting;
+    }
+
+    public string Describe() =>
+        $"{_acked.Count} of {TargetCount} replicas acknowledged, write quorum {_required}";
+}

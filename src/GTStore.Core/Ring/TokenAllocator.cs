@@ -1,0 +1,127 @@
+using System.Collections.Immutable;
+
+namespace GTStore.Core;
+
+/// <summary>
+/// Chooses token positions so that primary ownership stays balanced (DESIGN.md: max/mean keys per
+/// node &lt;= 1.10). Deterministic: the same ring and request give the same tokens, so the manager
+/// needs no randomness.
+/// </summary>
+public static class TokenAllocator
+{
+    private static readonly UInt128 RingWidth = (UInt128)1 << 64;
+
+    /// <summary>
+    /// The ring after <paramref name="node"/> joins with <paramref name="tokenCount"/> new tokens.
+    /// Each new token splits the largest range of the currently most loaded node, taking just the
+    /// share that brings the newcomer to its fair part (total / nodes).
+    /// </summary>
+    public static Ring Join(Ring ring, NodeId node, string address, int tokenCount, long epoch)
+    {
+        if (ring.Contains(node))
+            throw new InvalidOperationException($"{node} is already a member");
+        if (tokenCount is < 1 or > Limits.TokensPerNodeMax)
+            throw new ArgumentOutOfRangeException(nameof(tokenCount), $"tokens per node must be 1..{Limits.TokensPerNodeMax}, got {tokenCount}");
+
+        var members = ring.Members.Add(node, address);
+        if (ring.Tokens.IsEmpty)
+        {
+            var step = ulong.MaxValue / (ulong)tokenCount;
+            var first = Enumerable.Range(0, tokenCount).Select(i => new Token(step / 2 + step * (ulong)i, node));
+            return ring.With(epoch, first, members);
+        }
+
+        var tokens = ring.Tokens.ToList();
+        var load = Loads(tokens);
+        var fair = RingWidth / (UInt128)members.Count;
+        UInt128 taken = 0;
+        for (var i = 0; i < tokenCount; i++)
+        {
+            var share = (fair - taken) / (UInt128)(tokenCount - i);
+            if (share == 0)
+                break;
+            var donor = load.Where(kv => kv.Key != node).MaxBy(kv => (kv.Value, -kv.Key.Value)).Key;
+            var arcIndex = LargestArcOf(tokens, donor);
+            var arcStart = tokens[arcIndex == 0 ? tokens.Count - 1 : arcIndex - 1].Position;
+            var arcWidth = Width(tokens, arcIndex);
+            var excess = load[donor] > fair ? load[donor] - fair : 0;
+            var amount = Min(share, Min(arcWidth - 1, excess == 0 ? arcWidth / 2 : excess));
+            if (amount == 0)
+                break;
+            var position = unchecked(arcStart + (ulong)amount);
+            tokens.Insert(arcIndex, new Token(position, node));
+            tokens = [.. tokens.OrderBy(t => t.Position)];
+            load[donor] -= amount;
+            load[node] = load.GetValueOrDefault(node) + amount;
+            taken += amount;
+        }
+        return ring.With(epoch, tokens, members);
+    }
+
+    /// <summary>
+    /// The ring after <paramref name="node"/> leaves. Its tokens keep their positions and pass,
+    /// largest range first, to whichever remaining node then owns least, so no range is merged
+    /// into a neighbour that is already large.
+    /// </summary>
+    public static Ring Leave(Ring ring, NodeId node, long epoch)
+    {
+        if (!ring.Contains(node))
+            throw new InvalidOperationException($"{node} is not a member");
+        var members = ring.Members.Remove(node);
+        if (members.IsEmpty)
+            return ring.With(epoch, [], members);
+
+        var tokens = ring.Tokens.ToArray();
+        var load = Loads(tokens.Where(t => t.Owner != node).ToList());
+        foreach (var m in members.Keys)
+            load.TryAdd(m, 0);
+        var orphaned = Enumerable.Range(0, tokens.Length)
+            .Where(i => tokens[i].Owner == node)
+            .OrderByDescending(i => Width(tokens, i))
+            .ThenBy(i => tokens[i].Position)
+            .ToList();
+        foreach (var i in orphaned)
+        {
+            var heir = load.MinBy(kv => (kv.Value, kv.Key.Value)).Key;
+            tokens[i] = tokens[i] with { Owner = heir };
+            load[heir] += Width(tokens, i);
+        }
+        return ring.With(epoch, tokens, members);
+    }
+
+    private static Dictionary<NodeId, UInt128> Loads(IReadOnlyList<Token> tokens)
+    {
+        var load = new Dictionary<NodeId, UInt128>();
+        for (var i = 0; i < tokens.Count; i++)
+            load[tokens[i].Owner] = load.GetValueOrDefault(tokens[i].Owner) + Width(tokens, i);
+        return load;
+    }
+
+    private static UInt128 Width(IReadOnlyList<Token> tokens, int index)
+    {
+        if (tokens.Count == 1)
+            return RingWidth;
+        var prev = tokens[index == 0 ? tokens.Count - 1 : index - 1].Position;
+        return unchecked(tokens[index].Position - prev);
+    }
+
+    private static int LargestArcOf(IReadOnlyList<Token> tokens, NodeId owner)
+    {
+        var best = -1;
+        UInt128 bestWidth = 0;
+        for (var i = 0; i < tokens.Count; i++)
+        {
+            if (tokens[i].Owner != owner)
+                continue;
+            var w = Width(tokens, i);
+            if (best < 0 || w > bestWidth)
+            {
+                best = i;
+                bestWidth = w;
+            }
+        }
+        return best;
+    }
+
+    private static UInt128 Min(UInt128 a, UInt128 b) => a < b ? a : b;
+}

@@ -1,0 +1,41 @@
+namespace GTStore.Core;
+
+/// <summary>One stored entry: the key's ring hash, the key and its latest version.</summary>
+public readonly record struct StoredEntry(ulong Hash, byte[] Key, VersionedValue Value);
+
+/// <summary>Where a range scan stopped: the next batch starts strictly after (Hash, Key).</summary>
+public readonly record struct ScanCursor(ulong Hash, byte[] Key);
+
+/// <summary>
+/// A node's local store, ordered by (hash, key) so that a partition (a ring range) is a contiguous
+/// scan. Engines merge by version: a put whose version is not newer than the stored one is a no-op.
+/// Implementations are synchronous; durable engines make a write durable before returning when
+/// configured to. The interface lives in Core so that node logic runs unchanged over the in-memory
+/// engine in the simulation and over a durable engine in production.
+/// </summary>
+public interface IStorageEngine : IDisposable
+{
+    /// <summary>Name shown by status ("memory", "rocksdb").</summary>
+    string Name { get; }
+
+    /// <summary>Stored entries, tombstones included.</summary>
+    long Count { get; }
+
+    VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key);
+
+    /// <summary>Stores <paramref name="value"/> if it is newer than what is held; returns whether it was stored.</summary>
+    bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value);
+
+    /// <summary>
+    /// Up to <paramref name="maxEntries"/> entries (and about <paramref name="maxBytes"/> of keys and
+    /// values, at least one entry) of <paramref name="range"/> in ring order after <paramref name="after"/>.
+    /// Returns the cursor for the next call, or null when the range is exhausted.
+    /// </summary>
+    ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into);
+
+    /// <summary>Removes every entry of <paramref name="range"/>; returns how many were removed.</summary>
+    long DropRange(HashRange range);
+
+    /// <summary>Makes every completed put durable (no-op for memory).</summary>
+    void Flush();
+}
