@@ -35,9 +35,6 @@ public sealed record NodeStatsRequest : Message;
 
 public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Epoch, bool InTransition, string Engine) : Message;
 
-/// <summary>Asks a node to leave the cluster gracefully (CLI <c>leave</c>).</summary>
-public sealed record LeaveCommand : Message;
-
 // ---- node <-> node (one-way) -----------------------------------------------------------------
 
 /// <summary>Coordinator to replica: store this version. <paramref name="OpId"/> 0 needs no ack (read repair).</summary>
@@ -77,9 +74,7 @@ public sealed record StartTransfers(long TransferId, IReadOnlyList<(int Index, T
 
 public sealed record TransferTaskDone(NodeId From, long TransferId, int TaskIndex) : Message;
 
-/// <summary>A node asks to leave; the manager answers with <see cref="LeaveDone"/> once its data is handed off.</summary>
-public sealed record LeaveRequest(NodeId Node) : Message;
-
+/// <summary>The manager tells a leaving node that its data is handed off and it may exit.</summary>
 public sealed record LeaveDone(NodeId Node) : Message;
 
 // ---- to the manager (request/response) -------------------------------------------------------
