@@ -25,7 +25,7 @@ public sealed record ClusterConfig
     public int RequestTimeoutMs { get; init; } = 2000;
 
     /// <summary>How long the manager waits before resending an unanswered membership message.</summary>
-    public int MembershipRetryMs { get; init; } = 1000;
+    public int MembershipRetryMs { get; init; } = 300;
 
     /// <summary>Every problem with the settings at once, each naming the setting and the allowed range.</summary>
     public IReadOnlyList<string> Validate()

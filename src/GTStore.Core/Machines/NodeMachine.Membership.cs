@@ -38,7 +38,8 @@ public sealed partial class NodeMachine
             if (Pending is null && epochChanged && Current.Contains(Self))
                 DropUnownedRanges();
         }
-        _out.Send(NodeId.Manager, new RingAck(Self, Current.Epoch, Pending?.Epoch ?? 0));
+        if (Self.IsNode)
+            _out.Send(NodeId.Manager, new RingAck(Self, Current.Epoch, Pending?.Epoch ?? 0));
     }
 
     /// <summary>Once a ring is committed, data this node no longer replicates is removed.</summary>

@@ -39,6 +39,9 @@ public sealed partial class NodeMachine
     {
         Self = self;
         Config = config;
+        // A ring update may have come in before the join's answer; acknowledge it now.
+        if (Current.Epoch > 0)
+            _out.Send(NodeId.Manager, new RingAck(Self, Current.Epoch, Pending?.Epoch ?? 0));
     }
 
     public NodeStatsReply Stats() =>

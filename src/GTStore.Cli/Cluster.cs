@@ -1,0 +1,130 @@
+using System.Globalization;
+using GTStore.Core;
+using GTStore.Core.Messages;
+
+namespace GTStore.Cli;
+
+/// <summary>Cluster operations shared by the commands and the demo: start, add, leave, kill, stop.</summary>
+public sealed class Cluster(ClusterDirectory directory)
+{
+    public static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(90);
+
+    public ClusterDirectory Directory { get; } = directory;
+
+    /// <summary>Starts the manager and <paramref name="nodes"/> nodes, and waits until all are up.</summary>
+    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport)
+    {
+        if (Directory.Read() is { } existing && Processes.IsGtstore(existing.ManagerPid))
+        {
+            throw new CliException(
+                $"a cluster is still running in {Directory.Root} (manager pid {existing.ManagerPid}); stop it first with 'gtstore stop --dir {Directory.Root}'", 1);
+        }
+        System.IO.Directory.CreateDirectory(Directory.Root);
+        var sockets = Directory.ChooseSocketDirectory();
+        System.IO.Directory.CreateDirectory(sockets);
+        System.IO.Directory.CreateDirectory(Directory.ManagerDirectory);
+        File.Delete(Directory.ManagerAddressFile);
+        var listen = transport == "tcp" ? "127.0.0.1:0" : Path.Combine(sockets, "manager.sock");
+        var pid = Processes.StartDaemon(
+            ["manager", "--dir", Directory.ManagerDirectory, "--listen", listen,
+             "--rep", Str(config.ReplicationFactor), "--read-quorum", Str(config.ReadQuorum),
+             "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode)],
+            Directory.ManagerLog);
+        var address = await WaitForManagerAddressAsync(pid).ConfigureAwait(false);
+        var file = new ClusterFile { Transport = transport, ManagerAddress = address, ManagerPid = pid, Config = config, SocketDirectory = sockets };
+        Directory.Write(file);
+        for (var i = 0; i < nodes; i++)
+            LaunchNode(file);
+        Directory.Write(file);
+        await Admin.WaitForAsync(address, s => Admin.Settled(s, nodes), SettleTimeout, $"{nodes} nodes to join").ConfigureAwait(false);
+        return file;
+    }
+
+    private async Task<string> WaitForManagerAddressAsync(int pid)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (File.Exists(Directory.ManagerAddressFile))
+                return (await File.ReadAllTextAsync(Directory.ManagerAddressFile).ConfigureAwait(false)).Trim();
+            if (!Processes.IsGtstore(pid))
+                throw new CliException($"the manager exited at start; see {Directory.ManagerLog}", 1);
+            await Task.Delay(50).ConfigureAwait(false); // The manager writes its address once bound.
+        }
+        throw new CliException($"the manager did not start within 30 s; see {Directory.ManagerLog}", 1);
+    }
+
+    /// <summary>Starts one more node process in the next free slot (it joins by itself).</summary>
+    public LaunchedNode LaunchNode(ClusterFile file)
+    {
+        var slot = file.Nodes.Count == 0 ? 1 : file.Nodes.Max(n => n.Slot) + 1;
+        var listen = file.Transport == "tcp" ? "127.0.0.1:0" : Path.Combine(file.SocketDirectory, $"node-{slot}.sock");
+        var pid = Processes.StartDaemon(
+            ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot)],
+            Directory.NodeLog(slot));
+        var launched = new LaunchedNode(slot, pid, listen);
+        file.Nodes.Add(launched);
+        return launched;
+    }
+
+    /// <summary>Starts a node and waits until the manager has it up; returns its member entry.</summary>
+    public async Task<MemberStatus> AddNodeAsync()
+    {
+        var file = Directory.Require();
+        var launched = LaunchNode(file);
+        Directory.Write(file);
+        var status = await Admin.WaitForAsync(file.ManagerAddress,
+            s => !s.InTransition && s.Members.Any(m => m.Pid == launched.Pid && m.State == MemberState.Up),
+            SettleTimeout, $"the new node (pid {launched.Pid}) to join").ConfigureAwait(false);
+        return status.Members.First(m => m.Pid == launched.Pid);
+    }
+
+    /// <summary>Asks the manager to hand off <paramref name="id"/>'s data; waits until it has left and exited.</summary>
+    public async Task<MemberStatus> LeaveAsync(string id)
+    {
+        var file = Directory.Require();
+        var member = Admin.FindMember(await Admin.StatusAsync(file.ManagerAddress).ConfigureAwait(false), id);
+        var reply = await Admin.RequestAsync(file.ManagerAddress, new AdminLeave(member.Node), SettleTimeout).ConfigureAwait(false);
+        if (reply is ErrorReply error)
+            throw new CliException(error.Message, 1);
+        if (!await Processes.WaitExitAsync(member.Pid, TimeSpan.FromSeconds(30)).ConfigureAwait(false))
+            throw new CliException($"{member.Node} handed off its data but its process {member.Pid} did not exit", 1);
+        return member;
+    }
+
+    /// <summary>Kills <paramref name="id"/> with SIGKILL: a crash, no hand-off.</summary>
+    public async Task<MemberStatus> KillAsync(string id)
+    {
+        var file = Directory.Require();
+        var member = Admin.FindMember(await Admin.StatusAsync(file.ManagerAddress).ConfigureAwait(false), id);
+        if (!Processes.Signal(member.Pid, Processes.SigKill))
+            throw new CliException($"{member.Node} (pid {member.Pid}) is not running", 1);
+        await Processes.WaitExitAsync(member.Pid, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        return member;
+    }
+
+    /// <summary>Stops every process of the cluster: nodes first (SIGTERM, then SIGKILL after a grace period), then the manager.</summary>
+    public async Task<int> StopAsync()
+    {
+        var file = Directory.Require();
+        var pids = file.Nodes.Select(n => n.Pid).ToHashSet();
+        if (Processes.IsGtstore(file.ManagerPid))
+        {
+            try
+            {
+                foreach (var m in (await Admin.StatusAsync(file.ManagerAddress).ConfigureAwait(false)).Members)
+                    pids.Add(m.Pid);
+            }
+            catch (CliException)
+            {
+                // The manager is not answering; the recorded pids are all we have.
+            }
+        }
+        var running = pids.Where(Processes.IsGtstore).ToList();
+        await Task.WhenAll(running.Select(p => Processes.StopAsync(p, TimeSpan.FromSeconds(10)))).ConfigureAwait(false);
+        await Processes.StopAsync(file.ManagerPid, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        return running.Count;
+    }
+
+    private static string Str(int v) => v.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,68 @@
+using System.Runtime.InteropServices;
+using GTStore.Core;
+using GTStore.Manager;
+using GTStore.Node;
+using Microsoft.Extensions.Logging;
+
+namespace GTStore.Cli;
+
+/// <summary><c>gtstore manager</c> and <c>gtstore node</c>: the daemons, normally started by <c>gtstore start</c>.</summary>
+public static class Daemons
+{
+    private static ILoggerFactory Logs() => LoggerFactory.Create(b => b
+        .SetMinimumLevel(Environment.GetEnvironmentVariable("GTSTORE_LOG_LEVEL") is { } level && Enum.TryParse<LogLevel>(level, true, out var l) ? l : LogLevel.Information)
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        }));
+
+    /// <summary>Completes on SIGTERM or SIGINT.</summary>
+    private static Task TerminationAsync(out IDisposable[] registrations)
+    {
+        var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        registrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.TrySetResult(); }),
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.TrySetResult(); }),
+        ];
+        return stop.Task;
+    }
+
+    public static async Task<int> RunManagerAsync(string dataDirectory, string listen, ClusterConfig config)
+    {
+        using var logs = Logs();
+        var terminated = TerminationAsync(out var registrations);
+        await using var host = ManagerHost.Start(new ManagerOptions(listen, dataDirectory, config), logs);
+        // The CLI learns the bound address (a real port when 0 was asked) from this file.
+        File.WriteAllText(Path.Combine(dataDirectory, "address"), host.Address);
+        await Task.WhenAny(terminated, host.Faulted).ConfigureAwait(false);
+        foreach (var r in registrations)
+            r.Dispose();
+        return host.Faulted.IsFaulted ? 1 : 0;
+    }
+
+    public static async Task<int> RunNodeAsync(string managerAddress, string listen, string dataDirectory)
+    {
+        using var logs = Logs();
+        var terminated = TerminationAsync(out var registrations);
+        using var cancel = new CancellationTokenSource();
+        _ = terminated.ContinueWith(_ => cancel.Cancel(), TaskScheduler.Default);
+        NodeHost host;
+        try
+        {
+            host = await NodeHost.StartAsync(new NodeOptions(managerAddress, listen, dataDirectory), logs, cancel.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+        await using (host)
+        {
+            await Task.WhenAny(terminated, host.Left, host.Faulted).ConfigureAwait(false);
+        }
+        foreach (var r in registrations)
+            r.Dispose();
+        return host.Faulted.IsFaulted ? 1 : 0;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace GTStore.Cli;
+
+/// <summary>
+/// Starts daemons as detached background processes (own session, output to a log file) and
+/// signals them by pid, after checking that the pid still belongs to a gtstore process.
+/// </summary>
+public static partial class Processes
+{
+    public const int SigKill = 9;
+    public const int SigTerm = 15;
+
+    /// <summary>The command that runs this same gtstore binary (apphost, or dotnet + dll).</summary>
+    public static (string FileName, string[] Prefix) Self()
+    {
+        var process = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell this process's executable");
+        if (Path.GetFileNameWithoutExtension(process) == "dotnet")
+            return (process, [typeof(Processes).Assembly.Location]);
+        return (process, []);
+    }
+
+    /// <summary>Starts <c>gtstore args...</c> in its own session with stdout and stderr appended to <paramref name="logFile"/>.</summary>
+    public static int StartDaemon(IEnumerable<string> args, string logFile)
+    {
+        var (fileName, prefix) = Self();
+        Directory.CreateDirectory(Path.GetDirectoryName(logFile)!);
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
+        start.ArgumentList.Add("/bin/sh");
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("exec \"$0\" \"$@\" >>\"$GTSTORE_LOG\" 2>&1 </dev/null");
+        start.ArgumentList.Add(fileName);
+        foreach (var a in prefix.Concat(args))
+            start.ArgumentList.Add(a);
+        start.Environment["GTSTORE_LOG"] = logFile;
+        using var process = Process.Start(start) ?? throw new CliException("could not start a gtstore process", 1);
+        return process.Id;
+    }
+
+    /// <summary>True when <paramref name="pid"/> is a live gtstore process (not a reused pid).</summary>
+    public static bool IsGtstore(int pid)
+    {
+        if (pid <= 0)
+            return false;
+        try
+        {
+            var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
+            return cmdline.Contains("gtstore", StringComparison.Ordinal) && state != "Z";
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    public static bool Signal(int pid, int signal) => IsGtstore(pid) && Kill(pid, signal) == 0;
+
+    /// <summary>Waits until <paramref name="pid"/> is gone; false if it still runs at the deadline.</summary>
+    public static async Task<bool> WaitExitAsync(int pid, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (IsGtstore(pid))
+        {
+            if (DateTime.UtcNow > deadline)
+                return false;
+            await Task.Delay(50).ConfigureAwait(false); // Polling /proc: a foreign process has no exit event to await.
+        }
+        return true;
+    }
+
+    /// <summary>SIGTERM, then SIGKILL if the process has not exited within <paramref name="grace"/>.</summary>
+    public static async Task StopAsync(int pid, TimeSpan grace)
+    {
+        if (!Signal(pid, SigTerm))
+            return;
+        if (!await WaitExitAsync(pid, grace).ConfigureAwait(false))
+        {
+            Signal(pid, SigKill);
+            await WaitExitAsync(pid, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,76 @@
+using System.Threading.Channels;
+
+namespace GTStore.Hosting;
+
+/// <summary>
+/// Runs a Core state machine on one loop: every input (a request, a message, a tick) is posted
+/// here and applied in order on a single task, so the machine needs no locks, exactly as in the
+/// simulation. After each input the host's <c>afterStep</c> carries out the machine's effects.
+/// </summary>
+public sealed class MachineLoop : IAsyncDisposable
+{
+    /// <summary>Inputs queued before posters wait (backpressure on connections).</summary>
+    public const int InputQueueMax = 65_536;
+
+    private readonly Channel<Action<long>> _inputs = Channel.CreateBounded<Action<long>>(
+        new BoundedChannelOptions(InputQueueMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly Action _afterStep;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _run;
+    private readonly Task _ticker;
+
+    /// <param name="tick">Called every <paramref name="tickIntervalMs"/> on the loop.</param>
+    /// <param name="afterStep">Carries out the effects of the input just applied.</param>
+    public MachineLoop(Action<long> tick, Action afterStep, int tickIntervalMs = 20)
+    {
+        _afterStep = afterStep;
+        _run = Task.Run(RunAsync);
+        _ticker = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(tickIntervalMs));
+            try
+            {
+                while (await timer.WaitForNextTickAsync(_stop.Token).ConfigureAwait(false))
+                    await PostAsync(tick).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+    }
+
+    /// <summary>Wall-clock milliseconds since the Unix epoch: the hybrid clock's physical part.</summary>
+    public static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>Faults if an input threw: the machine's state can no longer be trusted.</summary>
+    public Task Completion => _run;
+
+    public ValueTask PostAsync(Action<long> input) => _inputs.Writer.WriteAsync(input, _stop.Token);
+
+    private async Task RunAsync()
+    {
+        var reader = _inputs.Reader;
+        while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+        {
+            while (reader.TryRead(out var input))
+            {
+                input(NowMs());
+                _afterStep();
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _inputs.Writer.TryComplete();
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(_run, _ticker).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,158 @@
+using GTStore.Core;
+using GTStore.Core.Messages;
+using GTStore.Hosting;
+using GTStore.Protocol;
+using GTStore.Storage;
+using GTStore.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace GTStore.Node;
+
+/// <summary>Settings of one node process (<c>gtstore node</c>).</summary>
+public sealed record NodeOptions(string ManagerAddress, string ListenAddress, string DataDirectory)
+{
+    /// <summary>How long a starting node keeps trying to reach the manager.</summary>
+    public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// A storage node process: listens for clients and peers, joins through the manager, and runs the
+/// <see cref="NodeMachine"/> on one loop, carrying out its sends and replies. Thin by design: every
+/// decision is the machine's.
+/// </summary>
+public sealed class NodeHost : IAsyncDisposable
+{
+    private readonly NodeOptions _options;
+    private readonly ILogger _logger;
+    private readonly Outbox _outbox = new();
+    private readonly NodeMachine _machine;
+    private readonly RequestReplies _replies = new();
+    private readonly TaskCompletionSource _left = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly PeerConnections _connections;
+    private readonly PeerSender _sender;
+    private MachineLoop? _loop;
+    private FrameListener? _listener;
+    private long _loggedEpoch = -1;
+
+    private NodeHost(NodeOptions options, IStorageEngine engine, ILogger logger)
+    {
+        _options = options;
+        _logger = logger;
+        _machine = new NodeMachine(engine, _outbox, Environment.ProcessId);
+        _connections = new PeerConnections(OnFrameAsync, logger: logger);
+        _sender = new PeerSender(_connections, (peer, message) => Post((now, m) => m.OnUnreachable(now, peer, message)), logger);
+    }
+
+    public NodeId Id => _machine.Self;
+
+    public string Address => _listener?.Address ?? _options.ListenAddress;
+
+    /// <summary>Completes when the node has handed off its data and left the cluster.</summary>
+    public Task Left => _left.Task;
+
+    /// <summary>Faults if the node's loop failed.</summary>
+    public Task Faulted => _loop?.Completion ?? Task.CompletedTask;
+
+    public static async Task<NodeHost> StartAsync(NodeOptions options, ILoggerFactory logs, CancellationToken ct)
+    {
+        Directory.CreateDirectory(options.DataDirectory);
+        var host = new NodeHost(options, new MemoryEngine(), logs.CreateLogger("node"));
+        await host.StartAsync(ct).ConfigureAwait(false);
+        return host;
+    }
+
+    private async Task StartAsync(CancellationToken ct)
+    {
+        _loop = new MachineLoop(now => _machine.Tick(now), AfterStep);
+        _listener = FrameListener.Start(_options.ListenAddress, OnFrameAsync, logger: _logger);
+        HostLog.Listening(_logger, "node", _listener.Address);
+        var reply = await JoinAsync(ct).ConfigureAwait(false);
+        await _loop.PostAsync(_ => _machine.OnJoined(reply.Node, reply.Config)).ConfigureAwait(false);
+        HostLog.Joined(_logger, reply.Node.ToString());
+    }
+
+    private async Task<JoinReply> JoinAsync(CancellationToken ct)
+    {
+        var request = MessageCodec.Encode(new JoinRequest(_listener!.Address, Environment.ProcessId));
+        var deadline = DateTime.UtcNow + _options.JoinTimeout;
+        while (true)
+        {
+            try
+            {
+                var frame = await _connections.RequestAsync(_options.ManagerAddress, MessageCodec.TypeOf(new JoinRequest("", 0)), request,
+                    TimeSpan.FromSeconds(5), ct).ConfigureAwait(false);
+                return MessageCodec.Decode(frame.Type, frame.Payload.Span) switch
+                {
+                    JoinReply ok => ok,
+                    ErrorReply e => throw new InvalidOperationException("the manager refused the join: " + e.Message),
+                    var other => throw new InvalidOperationException($"unexpected answer to join: {other.GetType().Name}"),
+                };
+            }
+            catch (Exception e) when (e is IOException or TimeoutException && DateTime.UtcNow < deadline)
+            {
+                HostLog.ManagerNotReachable(_logger, _options.ManagerAddress, e.Message);
+                await Task.Delay(TimeSpan.FromMilliseconds(200), ct).ConfigureAwait(false); // Retry pacing, not synchronisation.
+            }
+        }
+    }
+
+    private void Post(Action<long, NodeMachine> input)
+    {
+        if (_loop is { } loop)
+            _ = loop.PostAsync(now => input(now, _machine)).AsTask();
+    }
+
+    private async ValueTask OnFrameAsync(FrameConnection connection, Frame frame)
+    {
+        var message = RequestReplies.Decode(connection, frame, _logger);
+        var loop = _loop!;
+        switch (message)
+        {
+            case ClientRequest request when frame.RequestId != 0:
+                var handle = _replies.Register(connection, frame.RequestId);
+                await loop.PostAsync(now => _machine.OnClientRequest(now, handle, request)).ConfigureAwait(false);
+                break;
+            case NodeStatsRequest when frame.RequestId != 0:
+                var statsHandle = _replies.Register(connection, frame.RequestId);
+                await loop.PostAsync(_ => _outbox.Reply(statsHandle, _machine.Stats())).ConfigureAwait(false);
+                break;
+            default:
+                await loop.PostAsync(now => _machine.OnMessage(now, message)).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private void AfterStep()
+    {
+        foreach (var (to, message) in _outbox.Sends)
+            _sender.Send(to, AddressOf(to), message);
+        foreach (var (handle, reply) in _outbox.Replies)
+            _replies.Reply(handle, reply);
+        _outbox.Clear();
+        if (_machine.Current.Epoch != _loggedEpoch)
+        {
+            _loggedEpoch = _machine.Current.Epoch;
+            HostLog.RingChanged(_logger, _loggedEpoch, _machine.Pending is null ? "" : " (transfer pending)", _machine.Current.NodeCount);
+        }
+        if (_outbox.Exit && !_left.Task.IsCompleted)
+        {
+            _machine.Store.Flush();
+            HostLog.Left(_logger, _machine.Self.ToString());
+            _left.TrySetResult();
+        }
+    }
+
+    private string? AddressOf(NodeId node) =>
+        node == NodeId.Manager ? _options.ManagerAddress : _machine.Pending?.AddressOf(node) ?? _machine.Current.AddressOf(node);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_listener is not null)
+            await _listener.DisposeAsync().ConfigureAwait(false);
+        if (_loop is not null)
+            await _loop.DisposeAsync().ConfigureAwait(false);
+        await _sender.DisposeAsync().ConfigureAwait(false);
+        await _connections.DisposeAsync().ConfigureAwait(false);
+        _machine.Store.Dispose();
+    }
+}
