@@ -123,6 +123,12 @@ public sealed class Cluster(ClusterDirectory directory)
         var running = pids.Where(Processes.IsGtstore).ToList();
         await Task.WhenAll(running.Select(p => Processes.StopAsync(p, TimeSpan.FromSeconds(10)))).ConfigureAwait(false);
         await Processes.StopAsync(file.ManagerPid, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        // Sockets of crashed nodes stay behind; nothing listens on them any more.
+        if (file.Transport == "uds" && System.IO.Directory.Exists(file.SocketDirectory))
+        {
+            foreach (var socket in System.IO.Directory.EnumerateFiles(file.SocketDirectory, "*.sock"))
+                File.Delete(socket);
+        }
         return running.Count;
     }
 

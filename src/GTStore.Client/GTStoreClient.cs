@@ -80,11 +80,24 @@ public sealed class GTStoreClient : IAsyncDisposable, IDisposable
             if (_forwarder is not null && _forwarder != broken && !_forwarder.IsClosed)
                 return; // Another caller already moved to a working forwarder.
             await using var manager = await FrameConnection.ConnectAsync(_options.ManagerAddress, null, ct).ConfigureAwait(false);
-            var reply = await RequestAsync(manager, new ClientInitRequest(), ct).ConfigureAwait(false);
-            if (reply is ErrorReply error)
-                throw new GTStoreException(error.Message);
-            var init = (ClientInitReply)reply;
-            var connection = await FrameConnection.ConnectAsync(init.ForwarderAddress, null, ct).ConfigureAwait(false);
+            // The manager hands out forwarders round-robin: if one cannot be reached, the next ask gives another.
+            ClientInitReply init;
+            FrameConnection connection;
+            for (var attempt = 1; ; attempt++)
+            {
+                var reply = await RequestAsync(manager, new ClientInitRequest(), ct).ConfigureAwait(false);
+                if (reply is ErrorReply error)
+                    throw new GTStoreException(error.Message);
+                init = (ClientInitReply)reply;
+                try
+                {
+                    connection = await FrameConnection.ConnectAsync(init.ForwarderAddress, null, ct).ConfigureAwait(false);
+                    break;
+                }
+                catch (ConnectionClosedException) when (attempt < _options.Attempts)
+                {
+                }
+            }
             if (_forwarder is not null)
                 await _forwarder.DisposeAsync().ConfigureAwait(false);
             (_forwarder, ClientId, Forwarder, ForwarderAddress, _config) = (connection, init.ClientId, init.Forwarder, init.ForwarderAddress, init.Config);

@@ -19,6 +19,8 @@ public sealed class ManagerMachine
     private readonly Dictionary<NodeId, (long Current, long Pending)> _acked = [];
     private readonly HashSet<int> _doneTasks = [];
     private readonly Dictionary<NodeId, long> _leaveWaiters = [];
+    // Addresses of nodes that just left, so the final messages to them can still be routed.
+    private readonly Dictionary<NodeId, string> _departed = [];
     private List<TransferTask> _plan = [];
     private bool _transfersStarted;
     private long _lastRetryMs;
@@ -53,7 +55,8 @@ public sealed class ManagerMachine
     public Ring? Pending { get; private set; }
 
     /// <summary>Address of a member or of a node still joining, for the host to route sends.</summary>
-    public string? AddressOf(NodeId node) => _members.TryGetValue(node, out var m) ? m.Address : null;
+    public string? AddressOf(NodeId node) =>
+        _members.TryGetValue(node, out var m) ? m.Address : _departed.GetValueOrDefault(node);
 
     /// <summary>A request from a node process, a client or the CLI; answered with <paramref name="handle"/>.</summary>
     public void OnRequest(long nowMs, long handle, Message request)
@@ -257,6 +260,9 @@ public sealed class ManagerMachine
         foreach (var id in departed)
         {
             _out.Send(id, new LeaveDone(id));
+            if (_departed.Count >= Limits.NodesMax)
+                _departed.Clear();
+            _departed[id] = _members[id].Address;
             _members.Remove(id);
             _acked.Remove(id);
             if (_leaveWaiters.Remove(id, out var handle))

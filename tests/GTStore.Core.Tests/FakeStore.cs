@@ -1,0 +1,51 @@
+namespace GTStore.Core.Tests;
+
+/// <summary>
+/// A minimal <see cref="IStorageEngine"/> for state-machine tests (Core.Tests references only Core;
+/// the real engines are tested by the storage contract suite). Merges by version like an engine.
+/// </summary>
+internal sealed class FakeStore : IStorageEngine
+{
+    private readonly Dictionary<(ulong Hash, string Key), VersionedValue> _entries = [];
+
+    public string Name => "fake";
+
+    public long Count => _entries.Count;
+
+    public VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key) =>
+        _entries.TryGetValue((hash, Convert.ToHexString(key)), out var v) ? v : null;
+
+    public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
+    {
+        var k = (hash, Convert.ToHexString(key));
+        if (_entries.TryGetValue(k, out var held) && held.Version >= value.Version)
+            return false;
+        _entries[k] = value;
+        return true;
+    }
+
+    public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into)
+    {
+        if (after is not null)
+            throw new NotSupportedException("the fake store scans in one batch");
+        foreach (var ((hash, key), value) in _entries.Where(e => range.Contains(e.Key.Hash)))
+            into.Add(new StoredEntry(hash, Convert.FromHexString(key), value));
+        return null;
+    }
+
+    public long DropRange(HashRange range)
+    {
+        var doomed = _entries.Keys.Where(k => range.Contains(k.Hash)).ToList();
+        foreach (var k in doomed)
+            _entries.Remove(k);
+        return doomed.Count;
+    }
+
+    public void Flush()
+    {
+    }
+
+    public void Dispose()
+    {
+    }
+}

@@ -1,0 +1,193 @@
+using GTStore.Core.Messages;
+using static GTStore.Core.Tests.TestRings;
+
+namespace GTStore.Core.Tests;
+
+/// <summary>
+/// The manager as a state machine (DESIGN.md Layers: "inputs ... and returns effects"), driven here
+/// by scripted nodes that acknowledge every ring update and finish every transfer at once.
+/// </summary>
+public sealed class ManagerMachineTests
+{
+    private sealed class Harness
+    {
+        public Harness(ClusterConfig config)
+        {
+            Manager = new ManagerMachine(config, Out);
+        }
+
+        public Outbox Out { get; } = new();
+
+        public ManagerMachine Manager { get; }
+
+        public long NowMs { get; set; } = 1000;
+
+        private long _nextHandle = 1;
+
+        /// <summary>Sends a request and returns its replies after the cluster settles.</summary>
+        public List<Message> Request(Message request)
+        {
+            var handle = _nextHandle++;
+            var replies = new List<Message>();
+            Out.Clear();
+            Manager.OnRequest(NowMs, handle, request);
+            Settle(replies, handle);
+            return replies;
+        }
+
+        /// <summary>Plays the nodes: ack each ring update, finish each transfer; bounded rounds.</summary>
+        public void Settle(List<Message> replies, long handle)
+        {
+            for (var round = 0; round < 1000; round++)
+            {
+                replies.AddRange(Out.Replies.Where(r => r.Handle == handle).Select(r => r.Reply));
+                var sends = Out.Sends.ToList();
+                Out.Clear();
+                if (sends.Count == 0)
+                    return;
+                foreach (var (to, message) in sends)
+                {
+                    switch (message)
+                    {
+                        case RingUpdate u:
+                            Manager.OnMessage(NowMs, new RingAck(to, u.Current.Epoch, u.Pending?.Epoch ?? 0));
+                            break;
+                        case StartTransfers s:
+                            foreach (var (index, _) in s.Tasks)
+                                Manager.OnMessage(NowMs, new TransferTaskDone(to, s.TransferId, index));
+                            break;
+                    }
+                }
+            }
+            throw new InvalidOperationException("the manager did not settle in 1000 rounds");
+        }
+
+        public NodeId Join(int pid)
+        {
+            var reply = Assert.IsType<JoinReply>(Assert.Single(Request(new JoinRequest($"sim://{pid}", pid))));
+            return reply.Node;
+        }
+    }
+
+    private static Harness Cluster(int nodes, int n = 3)
+    {
+        var h = new Harness(new ClusterConfig { ReplicationFactor = n, ReadQuorum = Math.Min(2, n), WriteQuorum = Math.Min(2, n) });
+        for (var i = 0; i < nodes; i++)
+            h.Join(100 + i);
+        return h;
+    }
+
+    [Fact]
+    public void Manager_hands_out_node_ids_1_2_3_in_join_order()
+    {
+        // Seed, Centralized Manager: "The manager creates unique ids for each client and storage nodes."
+        var h = Cluster(0);
+        Assert.Equal(N(1), h.Join(100));
+        Assert.Equal(N(2), h.Join(101));
+        Assert.Equal(N(3), h.Join(102));
+        Assert.Equal(3, h.Manager.Current.NodeCount);
+        Assert.Null(h.Manager.Pending);
+    }
+
+    [Fact]
+    public void Manager_persists_a_snapshot_when_a_node_joins()
+    {
+        var h = Cluster(0);
+        h.Manager.OnRequest(0, 1, new JoinRequest("sim://1", 1));
+        Assert.NotNull(h.Out.Persist);
+        Assert.Contains(h.Out.Persist!.Members, m => m.Node == N(1));
+    }
+
+    [Fact]
+    public void Manager_refuses_client_init_with_fewer_than_N_members_naming_both_counts()
+    {
+        // Seed, Membership: "There must be at least N storage nodes running. Otherwise ... no request
+        // will be accepted." DESIGN.md: "with fewer than N member nodes the cluster accepts no request and says why."
+        var h = Cluster(2, n: 3);
+        var error = Assert.IsType<ErrorReply>(Assert.Single(h.Request(new ClientInitRequest())));
+        Assert.Contains("2 of the 3 nodes", error.Message);
+        Assert.Contains("replication factor 3", error.Message);
+    }
+
+    [Fact]
+    public void Manager_refuses_client_init_with_no_nodes()
+    {
+        var h = Cluster(0, n: 1);
+        var error = Assert.IsType<ErrorReply>(Assert.Single(h.Request(new ClientInitRequest())));
+        Assert.Contains("0 of the 1 nodes", error.Message);
+    }
+
+    [Fact]
+    public void Manager_round_robins_forwarders_and_gives_each_client_a_new_id()
+    {
+        // Seed, Load balancing: "Client gets recommended contact node from manager, which is given by round-robin".
+        var h = Cluster(3, n: 3);
+        var replies = Enumerable.Range(0, 7)
+            .Select(_ => Assert.IsType<ClientInitReply>(Assert.Single(h.Request(new ClientInitRequest()))))
+            .ToList();
+        Assert.Equal([N(1), N(2), N(3), N(1), N(2), N(3), N(1)], replies.Select(r => r.Forwarder));
+        Assert.Equal(7, replies.Select(r => r.ClientId).Distinct().Count());
+        Assert.All(replies, r => Assert.Equal($"sim://{99 + r.Forwarder.Value}", r.ForwarderAddress));
+    }
+
+    [Fact]
+    public void Manager_refuses_a_leave_that_would_leave_fewer_than_N_nodes()
+    {
+        var h = Cluster(3, n: 3);
+        var error = Assert.IsType<ErrorReply>(Assert.Single(h.Request(new AdminLeave(N(2)))));
+        Assert.Contains("2 nodes would remain", error.Message);
+        Assert.Contains("replication factor 3", error.Message);
+        Assert.True(h.Manager.Current.Contains(N(2)));
+        Assert.Null(h.Manager.Pending);
+    }
+
+    [Fact]
+    public void Manager_completes_a_leave_that_keeps_N_nodes_and_answers_when_done()
+    {
+        // DESIGN.md Membership, Leave: "the leaving node streams its partitions to the new owners,
+        // then the manager commits its removal."
+        var h = Cluster(4, n: 3);
+        var epoch = h.Manager.Current.Epoch;
+        var replies = h.Request(new AdminLeave(N(2)));
+        Assert.IsType<OkReply>(Assert.Single(replies));
+        Assert.False(h.Manager.Current.Contains(N(2)));
+        Assert.Equal(3, h.Manager.Current.NodeCount);
+        Assert.True(h.Manager.Current.Epoch > epoch);
+        Assert.DoesNotContain(h.Manager.Status().Members, m => m.Node == N(2));
+    }
+
+    [Fact]
+    public void Manager_refuses_leave_of_a_node_that_is_not_a_member()
+    {
+        var h = Cluster(3, n: 1);
+        var error = Assert.IsType<ErrorReply>(Assert.Single(h.Request(new AdminLeave(N(9)))));
+        Assert.Contains("server9", error.Message);
+    }
+
+    [Fact]
+    public void Manager_commits_a_join_only_after_every_transfer_is_done()
+    {
+        // DESIGN.md Membership, Join: "When every transfer is done the manager commits the new epoch".
+        var h = Cluster(3, n: 3);
+        var epoch = h.Manager.Current.Epoch;
+        h.Out.Clear();
+        h.Manager.OnRequest(h.NowMs, 99, new JoinRequest("sim://4", 4));
+        Assert.NotNull(h.Manager.Pending);
+        Assert.Equal(epoch, h.Manager.Current.Epoch);
+        // Every member and the joiner learn of the pending ring.
+        var told = h.Out.Sends.Where(s => s.Message is RingUpdate { Pending: not null }).Select(s => s.To).Order().ToList();
+        Assert.Equal([N(1), N(2), N(3), N(4)], told);
+        h.Settle([], 99);
+        Assert.Null(h.Manager.Pending);
+        Assert.True(h.Manager.Current.Contains(N(4)));
+        Assert.Equal(epoch + 1, h.Manager.Current.Epoch);
+    }
+
+    [Fact]
+    public void Manager_refuses_requests_it_does_not_serve()
+    {
+        var h = Cluster(0);
+        var error = Assert.IsType<ErrorReply>(Assert.Single(h.Request(new ClientRequest(ClientOp.Get, [1], null))));
+        Assert.Contains("ClientRequest", error.Message);
+    }
+}

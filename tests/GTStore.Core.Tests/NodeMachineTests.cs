@@ -1,0 +1,195 @@
+using System.Text;
+using GTStore.Core.Messages;
+using static GTStore.Core.Tests.TestRings;
+
+namespace GTStore.Core.Tests;
+
+/// <summary>
+/// One node as a state machine (DESIGN.md Request path: "client -> forwarder -> coordinator -> replicas").
+/// </summary>
+public sealed class NodeMachineTests
+{
+    private static readonly ClusterConfig Config3 = new() { ReplicationFactor = 3, ReadQuorum = 2, WriteQuorum = 2 };
+
+    private static (NodeMachine Node, Outbox Out, FakeStore Store) Node(int id, Ring ring, ClusterConfig config)
+    {
+        var outbox = new Outbox();
+        var store = new FakeStore();
+        var node = new NodeMachine(store, outbox, 4242);
+        node.OnJoined(N(id), config);
+        node.OnMessage(0, new RingUpdate(config, ring, null));
+        outbox.Clear();
+        return (node, outbox, store);
+    }
+
+    /// <summary>A key whose preference list (N=3) on <paramref name="ring"/> starts with <paramref name="first"/>.</summary>
+    private static byte[] KeyLedBy(Ring ring, NodeId first)
+    {
+        for (var i = 0; i < 100_000; i++)
+        {
+            var key = Encoding.UTF8.GetBytes($"k{i}");
+            if (ring.PreferenceList(KeyHash.Of(key), 3)[0] == first)
+                return key;
+        }
+        throw new InvalidOperationException("no key found");
+    }
+
+    [Fact]
+    public void Node_refuses_client_requests_while_the_ring_has_fewer_than_N_nodes()
+    {
+        // Seed, Membership: "There must be at least N storage nodes running. Otherwise ... no request will be accepted."
+        var (node, outbox, _) = Node(1, Grown(2, 3), Config3);
+        node.OnClientRequest(0, 7, new ClientRequest(ClientOp.Put, [1], [2]));
+        var (handle, reply) = Assert.Single(outbox.Replies);
+        Assert.Equal(7, handle);
+        var r = Assert.IsType<ClientReply>(reply);
+        Assert.Equal(ReplyStatus.Failed, r.Status);
+        Assert.Contains("2 of the 3 nodes", r.Error);
+        Assert.Empty(outbox.Sends);
+    }
+
+    [Fact]
+    public void Node_refuses_client_requests_before_it_has_joined()
+    {
+        var outbox = new Outbox();
+        var node = new NodeMachine(new FakeStore(), outbox, 1);
+        node.OnClientRequest(0, 1, new ClientRequest(ClientOp.Get, [1], null));
+        var r = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal(ReplyStatus.Failed, r.Status);
+        Assert.Contains("not joined", r.Error);
+    }
+
+    [Fact]
+    public void Node_answers_an_oversize_value_as_invalid_naming_the_limit()
+    {
+        var config = Config3 with { ValueBytesMax = 4 };
+        var (node, outbox, _) = Node(1, Grown(3, 3), config);
+        node.OnClientRequest(0, 1, new ClientRequest(ClientOp.Put, [1], new byte[5]));
+        var r = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal(ReplyStatus.Invalid, r.Status);
+        Assert.Equal("value of 5 bytes exceeds the limit of 4 bytes", r.Error);
+    }
+
+    [Fact]
+    public void Node_acknowledges_every_ring_update_to_the_manager()
+    {
+        var outbox = new Outbox();
+        var node = new NodeMachine(new FakeStore(), outbox, 1);
+        node.OnJoined(N(2), Config3);
+        var ring = Grown(3, 3);
+        node.OnMessage(0, new RingUpdate(Config3, ring, null));
+        var (to, message) = Assert.Single(outbox.Sends);
+        Assert.Equal(NodeId.Manager, to);
+        Assert.Equal(new RingAck(N(2), ring.Epoch, 0), message);
+    }
+
+    [Fact]
+    public void Coordinator_answers_a_write_after_W_acknowledgements()
+    {
+        // DESIGN.md Request path, Write: "writes locally, sends to the other N-1 replicas, and answers after W acknowledgements."
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        node.OnClientRequest(1000, 5, new ClientRequest(ClientOp.Put, key, [42]));
+
+        Assert.Empty(outbox.Replies);
+        var writes = outbox.Sends.Where(s => s.Message is ReplicaWrite).ToList();
+        Assert.Equal([N(2), N(3)], writes.Select(w => w.To).Order());
+        Assert.Equal([(byte)42], store.Get(KeyHash.Of(key), key)!.Value.Value!);
+
+        var opId = ((ReplicaWrite)writes[0].Message).OpId;
+        outbox.Clear();
+        node.OnMessage(1001, new ReplicaWriteAck(opId, N(3), true, null));
+        var r = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal(ReplyStatus.Ok, r.Status);
+        Assert.Equal(N(1), r.Coordinator);
+    }
+
+    [Fact]
+    public void Forwarder_not_in_the_preference_list_forwards_to_the_first_replica()
+    {
+        // Seed, Request Processing: "The forwarder can find out the preference list, and forwards the request to a node ... in the preference list."
+        var ring = Grown(4, 3);
+        var (node, outbox, _) = Node(4, ring, Config3);
+        byte[]? key = null;
+        for (var i = 0; key is null; i++)
+        {
+            var k = Encoding.UTF8.GetBytes($"f{i}");
+            if (!ring.PreferenceList(KeyHash.Of(k), 3).Contains(N(4)))
+                key = k;
+        }
+        node.OnClientRequest(0, 9, new ClientRequest(ClientOp.Get, key, null));
+        var (to, message) = Assert.Single(outbox.Sends);
+        Assert.Equal(ring.PreferenceList(KeyHash.Of(key), 3)[0], to);
+        Assert.IsType<Forward>(message);
+    }
+
+    [Fact]
+    public void Read_returns_the_latest_version_at_R_and_repairs_stale_replicas_with_late_answers()
+    {
+        // DESIGN.md Request path, Read: "answer with the highest version once R have answered, then
+        // repair the stale replicas"; "Late answers after the quorum are ignored for the reply ... but still used for repair."
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var hash = KeyHash.Of(key);
+        var old = new VersionedValue(new Version(10, 1), [1]);
+        var latest = new VersionedValue(new Version(20, 2), [2]);
+        store.Put(hash, key, old);
+
+        node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
+        var reads = outbox.Sends.Where(s => s.Message is ReplicaRead).ToList();
+        Assert.Equal([N(2), N(3)], reads.Select(r => r.To).Order());
+        var opId = ((ReplicaRead)reads[0].Message).OpId;
+        outbox.Clear();
+
+        node.OnMessage(1001, new ReplicaReadReply(opId, N(2), true, latest, null));
+        var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal(ReplyStatus.Ok, reply.Status);
+        Assert.Equal(latest.Version, reply.Value!.Value.Version);
+        outbox.Clear();
+
+        node.OnMessage(1002, new ReplicaReadReply(opId, N(3), true, null, null));
+        Assert.Empty(outbox.Replies);
+        var repair = Assert.Single(outbox.Sends);
+        Assert.Equal(N(3), repair.To);
+        var write = Assert.IsType<ReplicaWrite>(repair.Message);
+        Assert.Equal(0, write.OpId);
+        Assert.Equal(latest.Version, write.Value.Version);
+        // The coordinator's own stale copy is repaired locally.
+        Assert.Equal(latest.Version, store.Get(hash, key)!.Value.Version);
+    }
+
+    [Fact]
+    public void Replica_refuses_a_write_for_a_key_it_does_not_replicate()
+    {
+        var ring = Grown(4, 3);
+        var (node, outbox, store) = Node(4, ring, Config3);
+        byte[]? key = null;
+        for (var i = 0; key is null; i++)
+        {
+            var k = Encoding.UTF8.GetBytes($"r{i}");
+            if (!ring.PreferenceList(KeyHash.Of(k), 3).Contains(N(4)))
+                key = k;
+        }
+        node.OnMessage(0, new ReplicaWrite(11, N(1), key, new VersionedValue(new Version(5, 1), [1])));
+        var ack = Assert.IsType<ReplicaWriteAck>(Assert.Single(outbox.Sends).Message);
+        Assert.False(ack.Ok);
+        Assert.Equal(0, store.Count);
+    }
+
+    [Fact]
+    public void Coordinator_stamps_above_the_version_it_holds_even_when_its_clock_is_behind()
+    {
+        // DESIGN.md Request path, Write: "the coordinator stamps a version (HLC, and never below what it holds for that key)".
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var future = new VersionedValue(new Version(1L << 50, 3), [7]);
+        store.Put(KeyHash.Of(key), key, future);
+        node.OnClientRequest(5, 1, new ClientRequest(ClientOp.Put, key, [8]));
+        var held = store.Get(KeyHash.Of(key), key)!.Value;
+        Assert.True(held.Version > future.Version);
+        Assert.Equal([(byte)8], held.Value!);
+    }
+}
