@@ -13,9 +13,10 @@ namespace GTStore.Hosting;
 public sealed class RequestReplies
 {
     private readonly ConcurrentDictionary<long, (FrameConnection Connection, ulong RequestId)> _pending = new();
+    private readonly ConcurrentDictionary<long, TaskCompletionSource<Message>> _local = new();
     private long _next;
 
-    public int Pending => _pending.Count;
+    public int Pending => _pending.Count + _local.Count;
 
     public long Register(FrameConnection connection, ulong requestId)
     {
@@ -24,10 +25,20 @@ public sealed class RequestReplies
         return handle;
     }
 
+    /// <summary>A handle whose reply completes a task in this process (requests from the RESP server).</summary>
+    public long RegisterLocal(TaskCompletionSource<Message> completion)
+    {
+        var handle = Interlocked.Increment(ref _next);
+        _local[handle] = completion;
+        return handle;
+    }
+
     public void Reply(long handle, Message reply)
     {
         if (_pending.TryRemove(handle, out var target))
             _ = SendAsync(target.Connection, target.RequestId, reply);
+        else if (_local.TryRemove(handle, out var completion))
+            completion.TrySetResult(reply);
     }
 
     /// <summary>Answers a request directly (off the loop); a closed connection drops the answer.</summary>

@@ -96,6 +96,27 @@ public sealed class NodeHost : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs a client request through this node as forwarder, exactly as one arriving on a client
+    /// connection: used by in-process front ends such as the RESP server.
+    /// </summary>
+    public async Task<ClientReply> ExecuteAsync(ClientRequest request, CancellationToken ct = default)
+    {
+        var completion = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handle = _replies.RegisterLocal(completion);
+        await _loop!.PostAsync(now => _machine.OnClientRequest(now, handle, request)).ConfigureAwait(false);
+        return (ClientReply)await completion.Task.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>This node's counts (RESP INFO and DBSIZE).</summary>
+    public async Task<NodeStatsReply> StatsAsync(CancellationToken ct = default)
+    {
+        var completion = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handle = _replies.RegisterLocal(completion);
+        await _loop!.PostAsync(_ => _outbox.Reply(handle, _machine.Stats())).ConfigureAwait(false);
+        return (NodeStatsReply)await completion.Task.WaitAsync(ct).ConfigureAwait(false);
+    }
+
     private void Post(Action<long, NodeMachine> input)
     {
         if (_loop is { } loop)
