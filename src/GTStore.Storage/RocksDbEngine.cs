@@ -1,0 +1,186 @@
+using System.Buffers.Binary;
+using GTStore.Core;
+using RocksDbSharp;
+
+namespace GTStore.Storage;
+
+/// <summary>When a write becomes durable (like Redis's appendfsync).</summary>
+public enum FsyncMode
+{
+    /// <summary>Every write is synced to disk before it is acknowledged.</summary>
+    Always,
+    /// <summary>Writes are synced together by <see cref="RocksDbEngine.SyncPending"/>, which the host calls periodically.</summary>
+    Batch,
+    /// <summary>The OS decides; a machine crash may lose recent writes (a process crash does not).</summary>
+    None,
+}
+
+/// <summary>
+/// Durable engine over RocksDB. Entries are keyed by the 8-byte big-endian ring hash followed by
+/// the key, so a partition is one contiguous range of the keyspace and an iterator seek starts a
+/// scan. A stored value is: version timestamp (i64 LE), version node (i32 LE), a tombstone flag
+/// byte, then the value bytes.
+/// </summary>
+public sealed class RocksDbEngine : IStorageEngine
+{
+    private const int HashBytes = 8;
+    private const int ValueHeaderBytes = 8 + 4 + 1;
+    private static readonly byte[] SyncMarkerKey = [];
+
+    private readonly RocksDb _db;
+    private readonly WriteOptions _write;
+    private readonly WriteOptions _syncedWrite = new WriteOptions().SetSync(true);
+    private readonly FsyncMode _fsync;
+    private long _count;
+    private bool _unsynced;
+
+    public RocksDbEngine(string directory, FsyncMode fsync = FsyncMode.Always)
+    {
+        Directory.CreateDirectory(directory);
+        _fsync = fsync;
+        _write = new WriteOptions().SetSync(fsync == FsyncMode.Always);
+        var options = new DbOptions().SetCreateIfMissing(true);
+        _db = RocksDb.Open(options, directory);
+        _count = CountAll();
+    }
+
+    public string Name => "rocksdb";
+
+    public long Count => Interlocked.Read(ref _count);
+
+    private long CountAll()
+    {
+        long n = 0;
+        using var it = _db.NewIterator();
+        for (it.SeekToFirst(); it.Valid(); it.Next())
+        {
+            if (it.GetKeySpan().Length >= HashBytes)
+                n++;
+        }
+        return n;
+    }
+
+    private static byte[] StoredKey(ulong hash, ReadOnlySpan<byte> key)
+    {
+        var k = new byte[HashBytes + key.Length];
+        BinaryPrimitives.WriteUInt64BigEndian(k, hash);
+        key.CopyTo(k.AsSpan(HashBytes));
+        return k;
+    }
+
+    private static byte[] Encode(VersionedValue v)
+    {
+        var bytes = new byte[ValueHeaderBytes + (v.Value?.Length ?? 0)];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, v.Version.Timestamp);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), v.Version.Node);
+        bytes[12] = v.IsTombstone ? (byte)1 : (byte)0;
+        v.Value?.CopyTo(bytes.AsSpan(ValueHeaderBytes));
+        return bytes;
+    }
+
+    private static VersionedValue Decode(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < ValueHeaderBytes)
+            throw new InvalidDataException($"stored value of {bytes.Length} bytes is shorter than its {ValueHeaderBytes}-byte header");
+        var version = new Core.Version(BinaryPrimitives.ReadInt64LittleEndian(bytes), BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]));
+        return new VersionedValue(version, bytes[12] == 1 ? null : bytes[ValueHeaderBytes..].ToArray());
+    }
+
+    public VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key)
+    {
+        var stored = _db.Get(StoredKey(hash, key));
+        return stored is null ? null : Decode(stored);
+    }
+
+    public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
+    {
+        var k = StoredKey(hash, key);
+        var held = _db.Get(k);
+        if (held is not null && Decode(held).Version >= value.Version)
+            return false;
+        _db.Put(k, Encode(value), null, _write);
+        if (held is null)
+            Interlocked.Increment(ref _count);
+        _unsynced = _fsync == FsyncMode.Batch;
+        return true;
+    }
+
+    public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into)
+    {
+        var segments = range.Segments().ToList();
+        var first = after is { } c ? segments.FindIndex(s => c.Hash >= s.Low && c.Hash <= s.High) : 0;
+        var taken = 0;
+        var bytes = 0;
+        using var it = _db.NewIterator();
+        for (var s = Math.Max(first, 0); s < segments.Count; s++)
+        {
+            var (low, high) = segments[s];
+            var resume = s == first && after is { } a ? StoredKey(a.Hash, a.Key) : null;
+            it.Seek(resume ?? StoredKey(low, []));
+            if (resume is not null && it.Valid() && it.GetKeySpan().SequenceEqual(resume))
+                it.Next();
+            for (; it.Valid(); it.Next())
+            {
+                var k = it.GetKeySpan();
+                if (k.Length < HashBytes)
+                    continue;
+                var hash = BinaryPrimitives.ReadUInt64BigEndian(k);
+                if (hash > high)
+                    break;
+                if (taken >= maxEntries || (taken > 0 && bytes >= maxBytes))
+                    return new ScanCursor(into[^1].Hash, into[^1].Key);
+                var entry = new StoredEntry(hash, k[HashBytes..].ToArray(), Decode(it.GetValueSpan()));
+                into.Add(entry);
+                taken++;
+                bytes += entry.Key.Length + (entry.Value.Value?.Length ?? 0);
+            }
+        }
+        return null;
+    }
+
+    public long DropRange(HashRange range)
+    {
+        long removed = 0;
+        using var batch = new WriteBatch();
+        using (var it = _db.NewIterator())
+        {
+            foreach (var (low, high) in range.Segments())
+            {
+                for (it.Seek(StoredKey(low, [])); it.Valid(); it.Next())
+                {
+                    var k = it.GetKeySpan();
+                    if (k.Length < HashBytes)
+                        continue;
+                    if (BinaryPrimitives.ReadUInt64BigEndian(k) > high)
+                        break;
+                    batch.Delete(k.ToArray());
+                    removed++;
+                }
+            }
+        }
+        if (removed > 0)
+        {
+            _db.Write(batch, _syncedWrite);
+            Interlocked.Add(ref _count, -removed);
+        }
+        return removed;
+    }
+
+    /// <summary>In <see cref="FsyncMode.Batch"/>, makes every write so far durable with one synced write.</summary>
+    public void SyncPending()
+    {
+        if (!_unsynced)
+            return;
+        _unsynced = false;
+        // A synced write syncs the write-ahead log up to and including it.
+        _db.Put(SyncMarkerKey, SyncMarkerKey, null, _syncedWrite);
+    }
+
+    public void Flush() => _db.Put(SyncMarkerKey, SyncMarkerKey, null, _syncedWrite);
+
+    public void Dispose()
+    {
+        Flush();
+        _db.Dispose();
+    }
+}
