@@ -12,7 +12,7 @@ public sealed class Cluster(ClusterDirectory directory)
     public ClusterDirectory Directory { get; } = directory;
 
     /// <summary>Starts the manager and <paramref name="nodes"/> nodes, and waits until all are up.</summary>
-    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport)
+    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport, string engine = "memory", string fsync = "always")
     {
         if (Directory.Read() is { } existing && Processes.IsGtstore(existing.ManagerPid))
         {
@@ -31,7 +31,10 @@ public sealed class Cluster(ClusterDirectory directory)
              "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode)],
             Directory.ManagerLog);
         var address = await WaitForManagerAddressAsync(pid).ConfigureAwait(false);
-        var file = new ClusterFile { Transport = transport, ManagerAddress = address, ManagerPid = pid, Config = config, SocketDirectory = sockets };
+        var file = new ClusterFile
+        {
+            Transport = transport, ManagerAddress = address, ManagerPid = pid, Config = config, SocketDirectory = sockets, Engine = engine, Fsync = fsync,
+        };
         Directory.Write(file);
         for (var i = 0; i < nodes; i++)
             LaunchNode(file);
@@ -60,7 +63,7 @@ public sealed class Cluster(ClusterDirectory directory)
         var slot = file.Nodes.Count == 0 ? 1 : file.Nodes.Max(n => n.Slot) + 1;
         var listen = file.Transport == "tcp" ? "127.0.0.1:0" : Path.Combine(file.SocketDirectory, $"node-{slot}.sock");
         var pid = Processes.StartDaemon(
-            ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot)],
+            ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot), "--engine", file.Engine, "--fsync", file.Fsync],
             Directory.NodeLog(slot));
         var launched = new LaunchedNode(slot, pid, listen);
         file.Nodes.Add(launched);

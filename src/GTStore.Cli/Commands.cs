@@ -101,31 +101,39 @@ public static class Commands
         }
     }
 
-    private static Option<string> TransportOption()
+    private static Option<string> TransportOption() => Choice("--transport", "Unix domain sockets, or TCP on 127.0.0.1", "uds", "uds", "tcp");
+
+    private static Option<string> Choice(string name, string description, string defaultValue, params string[] allowed)
     {
-        var transport = new Option<string>("--transport") { Description = "uds (Unix domain sockets) or tcp (127.0.0.1)", DefaultValueFactory = _ => "uds" };
-        transport.Validators.Add(r =>
+        var option = new Option<string>(name) { Description = $"{description}: {string.Join(" or ", allowed)}", DefaultValueFactory = _ => defaultValue };
+        option.Validators.Add(r =>
         {
             var v = r.GetValueOrDefault<string>();
-            if (v is not ("uds" or "tcp"))
-                r.AddError($"--transport must be uds or tcp, got '{v}'");
+            if (!allowed.Contains(v))
+                r.AddError($"{name} must be {string.Join(" or ", allowed)}, got '{v}'");
         });
-        return transport;
+        return option;
     }
+
+    private static Option<string> EngineOption() => Choice("--engine", "Storage engine", "memory", "memory", "rocksdb");
+
+    private static Option<string> FsyncOption() => Choice("--fsync", "When RocksDB syncs writes", "always", "always", "batch", "none");
 
     private static Command Start()
     {
         var nodes = new Option<int>("--nodes") { Description = "Number of storage nodes", DefaultValueFactory = _ => 3 };
         var transport = TransportOption();
+        var engine = EngineOption();
+        var fsync = FsyncOption();
         var config = new ConfigOptions();
-        var command = new Command("start", "Start a manager and N nodes in the background, and wait until they serve") { nodes, transport };
+        var command = new Command("start", "Start a manager and N nodes in the background, and wait until they serve") { nodes, transport, engine, fsync };
         config.AddTo(command);
         command.SetAction(async (r, _) =>
         {
             var count = r.GetValue(nodes);
             var cfg = config.Read(r, count is < 1 or > Limits.NodesMax ? [$"--nodes must be 1..{Limits.NodesMax}, got {count}"] : []);
             var cluster = new Cluster(DirOf(r));
-            var file = await cluster.StartAsync(count, cfg, r.GetValue(transport)!).ConfigureAwait(false);
+            var file = await cluster.StartAsync(count, cfg, r.GetValue(transport)!, r.GetValue(engine)!, r.GetValue(fsync)!).ConfigureAwait(false);
             Console.WriteLine($"cluster started in {cluster.Directory.Root}: manager at {file.ManagerAddress}, {count} nodes, " +
                               $"N={cfg.ReplicationFactor} R={cfg.ReadQuorum} W={cfg.WriteQuorum}, {cfg.TokensPerNode} tokens per node");
             if (count < cfg.ReplicationFactor)
@@ -210,8 +218,11 @@ public static class Commands
         var manager = new Option<string>("--manager") { Description = "The manager's address", Required = true };
         var listen = new Option<string>("--listen") { Description = "Address to listen on (a socket path, or host:port)", Required = true };
         var data = new Option<string>("--data") { Description = "This node's data directory", Required = true };
-        var command = new Command("node", "Run a storage node daemon (started for you by 'start' and 'add-node')") { manager, listen, data };
-        command.SetAction((r, _) => Daemons.RunNodeAsync(r.GetValue(manager)!, r.GetValue(listen)!, r.GetValue(data)!));
+        var engine = EngineOption();
+        var fsync = FsyncOption();
+        var command = new Command("node", "Run a storage node daemon (started for you by 'start' and 'add-node')") { manager, listen, data, engine, fsync };
+        command.SetAction((r, _) => Daemons.RunNodeAsync(r.GetValue(manager)!, r.GetValue(listen)!, r.GetValue(data)!,
+            r.GetValue(engine)!, Enum.Parse<Storage.FsyncMode>(r.GetValue(fsync)!, ignoreCase: true)));
         return command;
     }
 }

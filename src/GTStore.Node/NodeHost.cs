@@ -11,6 +11,12 @@ namespace GTStore.Node;
 /// <summary>Settings of one node process (<c>gtstore node</c>).</summary>
 public sealed record NodeOptions(string ManagerAddress, string ListenAddress, string DataDirectory)
 {
+    /// <summary>"memory" or "rocksdb".</summary>
+    public string Engine { get; init; } = "memory";
+
+    /// <summary>For the RocksDB engine: when writes are synced to disk.</summary>
+    public FsyncMode Fsync { get; init; } = FsyncMode.Always;
+
     /// <summary>How long a starting node keeps trying to reach the manager.</summary>
     public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
@@ -56,14 +62,25 @@ public sealed class NodeHost : IAsyncDisposable
     public static async Task<NodeHost> StartAsync(NodeOptions options, ILoggerFactory logs, CancellationToken ct)
     {
         Directory.CreateDirectory(options.DataDirectory);
-        var host = new NodeHost(options, new MemoryEngine(), logs.CreateLogger("node"));
+        IStorageEngine engine = options.Engine switch
+        {
+            "memory" => new MemoryEngine(),
+            "rocksdb" => new RocksDbEngine(Path.Combine(options.DataDirectory, "db"), options.Fsync),
+            var other => throw new ArgumentException($"engine must be memory or rocksdb, got '{other}'", nameof(options)),
+        };
+        var host = new NodeHost(options, engine, logs.CreateLogger("node"));
         await host.StartAsync(ct).ConfigureAwait(false);
         return host;
     }
 
     private async Task StartAsync(CancellationToken ct)
     {
-        _loop = new MachineLoop(now => _machine.Tick(now), AfterStep);
+        var batchSync = _machine.Store as RocksDbEngine;
+        _loop = new MachineLoop(now =>
+        {
+            _machine.Tick(now);
+            batchSync?.SyncPending();
+        }, AfterStep);
         _listener = FrameListener.Start(_options.ListenAddress, OnFrameAsync, logger: _logger);
         HostLog.Listening(_logger, "node", _listener.Address);
         var reply = await JoinAsync(ct).ConfigureAwait(false);
