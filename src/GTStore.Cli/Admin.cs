@@ -8,7 +8,7 @@ namespace GTStore.Cli;
 /// <summary>One node as <c>status</c> shows it: the manager's view plus the node's own counts.</summary>
 public sealed record NodeView(MemberStatus Member, NodeStatsReply? Stats)
 {
-    public string State => Stats is null ? "unreachable" : Member.State.ToString().ToLowerInvariant();
+    public string State => Member.Down ? "down" : Stats is null ? "unreachable" : Member.State.ToString().ToLowerInvariant();
 }
 
 /// <summary>Requests the CLI makes to the manager and nodes.</summary>

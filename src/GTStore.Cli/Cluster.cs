@@ -28,7 +28,8 @@ public sealed class Cluster(ClusterDirectory directory)
         var pid = Processes.StartDaemon(
             ["manager", "--dir", Directory.ManagerDirectory, "--listen", listen,
              "--rep", Str(config.ReplicationFactor), "--read-quorum", Str(config.ReadQuorum),
-             "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode)],
+             "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode),
+             "--failure-timeout-ms", Str(config.FailureTimeoutMs)],
             Directory.ManagerLog);
         var address = await WaitForManagerAddressAsync(pid).ConfigureAwait(false);
         var file = new ClusterFile

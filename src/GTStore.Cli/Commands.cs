@@ -73,6 +73,7 @@ public static class Commands
         public Option<int?> ReadQuorum { get; } = new("--read-quorum") { Description = "R: replica answers per read (default: a majority of N)" };
         public Option<int?> WriteQuorum { get; } = new("--write-quorum") { Description = "W: replica acknowledgements per write (default: a majority of N)" };
         public Option<int> Tokens { get; } = new("--tokens") { Description = "V: tokens per node", DefaultValueFactory = _ => 3 };
+        public Option<int> FailureTimeout { get; } = new("--failure-timeout-ms") { Description = "Silence after which the manager counts a node as down", DefaultValueFactory = _ => 2000 };
 
         public void AddTo(Command c)
         {
@@ -80,6 +81,7 @@ public static class Commands
             c.Options.Add(ReadQuorum);
             c.Options.Add(WriteQuorum);
             c.Options.Add(Tokens);
+            c.Options.Add(FailureTimeout);
         }
 
         /// <summary>The config, or a usage error listing every invalid flag at once.</summary>
@@ -93,6 +95,7 @@ public static class Commands
                 ReadQuorum = r.GetValue(ReadQuorum) ?? Math.Min(majority, Math.Max(n, 1)),
                 WriteQuorum = r.GetValue(WriteQuorum) ?? Math.Min(majority, Math.Max(n, 1)),
                 TokensPerNode = r.GetValue(Tokens),
+                FailureTimeoutMs = r.GetValue(FailureTimeout),
             };
             var errors = extraErrors.Concat(config.Validate()).ToList();
             if (errors.Count > 0)

@@ -27,16 +27,23 @@ public sealed record ClusterConfig
     /// <summary>How long the manager waits before resending an unanswered membership message.</summary>
     public int MembershipRetryMs { get; init; } = 300;
 
+    /// <summary>How often a node tells the manager it is alive.</summary>
+    public int HeartbeatIntervalMs { get; init; } = 200;
+
+    /// <summary>How long without a heartbeat before the manager counts a node as down.</summary>
+    public int FailureTimeoutMs { get; init; } = 2000;
+
     /// <summary>Every problem with the settings at once, each naming the setting and the allowed range.</summary>
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
         if (ReplicationFactor is < 1 or > Limits.ReplicationFactorMax)
             errors.Add($"replication factor (--rep) must be 1..{Limits.ReplicationFactorMax}, got {ReplicationFactor}");
-        if (ReadQuorum < 1 || ReadQuorum > ReplicationFactor)
-            errors.Add($"read quorum (--read-quorum) must be 1..{ReplicationFactor} (the replication factor), got {ReadQuorum}");
-        if (WriteQuorum < 1 || WriteQuorum > ReplicationFactor)
-            errors.Add($"write quorum (--write-quorum) must be 1..{ReplicationFactor} (the replication factor), got {WriteQuorum}");
+        var n = Math.Clamp(ReplicationFactor, 1, Limits.ReplicationFactorMax);
+        if (ReadQuorum < 1 || ReadQuorum > n)
+            errors.Add($"read quorum (--read-quorum) must be 1..{n} (the replication factor), got {ReadQuorum}");
+        if (WriteQuorum < 1 || WriteQuorum > n)
+            errors.Add($"write quorum (--write-quorum) must be 1..{n} (the replication factor), got {WriteQuorum}");
         if (TokensPerNode is < 1 or > Limits.TokensPerNodeMax)
             errors.Add($"tokens per node (--tokens) must be 1..{Limits.TokensPerNodeMax}, got {TokensPerNode}");
         if (KeyBytesMax is < 1 or > Limits.KeyBytesMaxCeiling)
@@ -47,6 +54,10 @@ public sealed record ClusterConfig
             errors.Add($"request timeout must be 10..600000 ms, got {RequestTimeoutMs}");
         if (MembershipRetryMs is < 10 or > 600_000)
             errors.Add($"membership retry must be 10..600000 ms, got {MembershipRetryMs}");
+        if (HeartbeatIntervalMs is < 10 or > 60_000)
+            errors.Add($"heartbeat interval must be 10..60000 ms, got {HeartbeatIntervalMs}");
+        if (FailureTimeoutMs < 2 * HeartbeatIntervalMs || FailureTimeoutMs > 600_000)
+            errors.Add($"failure timeout (--failure-timeout-ms) must be {2 * HeartbeatIntervalMs}..600000 ms (at least two heartbeats), got {FailureTimeoutMs}");
         return errors;
     }
 

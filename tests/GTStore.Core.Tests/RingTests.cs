@@ -149,6 +149,27 @@ public sealed class RingTests
     }
 
     [Fact]
+    public void Preference_list_never_names_the_manager_when_a_member_owns_no_token()
+    {
+        // Regression: PreferenceListFrom sized its answer by members, not token owners, so unfilled
+        // slots stayed default(NodeId) = the manager. DESIGN.md Words: the preference list holds
+        // "the first N distinct nodes met walking clockwise" — only nodes on the ring can be met.
+        var members = ImmutableSortedDictionary<NodeId, string>.Empty.Add(N(1), "a").Add(N(2), "b");
+        Ring ring;
+        try
+        {
+            ring = new Ring(1, [new Token(100, N(1))], members);
+        }
+        catch (ArgumentException)
+        {
+            return; // Rejecting a tokenless member is an acceptable fix too.
+        }
+        var list = ring.PreferenceList(5, 3);
+        Assert.DoesNotContain(NodeId.Manager, list);
+        Assert.Equal([N(1)], list);
+    }
+
+    [Fact]
     public void Ring_With_sorts_the_tokens_it_is_given()
     {
         var ring = Ring.Empty.With(3, [new Token(300, N(1)), new Token(100, N(2))],

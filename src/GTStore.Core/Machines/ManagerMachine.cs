@@ -17,8 +17,11 @@ public sealed class ManagerMachine
     private readonly Outbox _out;
     private readonly SortedDictionary<NodeId, Member> _members = [];
     private readonly Dictionary<NodeId, (long Current, long Pending)> _acked = [];
+    // Failure detector (local view): when each node was last heard from.
+    private readonly Dictionary<NodeId, long> _lastSeenMs = [];
+    private long _nowMs;
     private readonly HashSet<int> _doneTasks = [];
-    private readonly Dictionary<NodeId, long> _leaveWaiters = [];
+    private readonly Dictionary<NodeId, List<long>> _leaveWaiters = [];
     // Addresses of nodes that just left, so the final messages to them can still be routed.
     private readonly Dictionary<NodeId, string> _departed = [];
     private List<TransferTask> _plan = [];
@@ -61,6 +64,7 @@ public sealed class ManagerMachine
     /// <summary>A request from a node process, a client or the CLI; answered with <paramref name="handle"/>.</summary>
     public void OnRequest(long nowMs, long handle, Message request)
     {
+        _nowMs = Math.Max(_nowMs, nowMs);
         switch (request)
         {
             case JoinRequest m: OnJoin(nowMs, handle, m); break;
@@ -74,9 +78,11 @@ public sealed class ManagerMachine
     /// <summary>A one-way message from a node.</summary>
     public void OnMessage(long nowMs, Message message)
     {
+        _nowMs = Math.Max(_nowMs, nowMs);
         switch (message)
         {
-            case RingAck m: OnRingAck(nowMs, m); break;
+            case Heartbeat m: Seen(m.From); break;
+            case RingAck m: Seen(m.From); OnRingAck(nowMs, m); break;
             case TransferTaskDone m when Pending is not null && m.TransferId == Pending.Epoch:
                 _doneTasks.Add(m.TaskIndex);
                 CommitIfTransferred(nowMs);
@@ -88,6 +94,7 @@ public sealed class ManagerMachine
     /// <summary>Time passes: resend what was not acknowledged, start queued changes.</summary>
     public void Tick(long nowMs)
     {
+        _nowMs = Math.Max(_nowMs, nowMs);
         if (Pending is null)
             StartNextChange(nowMs);
         if (nowMs - _lastRetryMs < Config.MembershipRetryMs)
@@ -102,10 +109,31 @@ public sealed class ManagerMachine
             SendStartTransfers(onlyUnfinished: true);
     }
 
+    private void Seen(NodeId node)
+    {
+        if (_members.ContainsKey(node))
+            _lastSeenMs[node] = _nowMs;
+    }
+
+    /// <summary>
+    /// A node is down when nothing was heard from it for the failure timeout. A node not heard
+    /// from since this manager started counts from its first tick, so a restarted manager does
+    /// not declare everyone down at once.
+    /// </summary>
+    public bool IsDown(NodeId node)
+    {
+        if (!_lastSeenMs.TryGetValue(node, out var seen))
+        {
+            _lastSeenMs[node] = _nowMs;
+            return false;
+        }
+        return _nowMs - seen > Config.FailureTimeoutMs;
+    }
+
     public StatusReply Status()
     {
         var ring = Pending ?? Current;
-        var members = _members.Select(kv => new MemberStatus(kv.Key, kv.Value.Address, kv.Value.Pid, kv.Value.State, ring.TokenCount(kv.Key))).ToList();
+        var members = _members.Select(kv => new MemberStatus(kv.Key, kv.Value.Address, kv.Value.Pid, kv.Value.State, ring.TokenCount(kv.Key), IsDown(kv.Key))).ToList();
         return new StatusReply(Config, Current.Epoch, Pending is not null, members);
     }
 
@@ -132,11 +160,16 @@ public sealed class ManagerMachine
     private void OnClientInit(long handle)
     {
         var n = Config.ReplicationFactor;
-        var up = Current.Members.Keys.Where(id => _members.TryGetValue(id, out var m) && m.State == MemberState.Up).ToList();
-        if (Current.NodeCount < n || up.Count == 0)
+        var up = Current.Members.Keys.Where(id => _members.TryGetValue(id, out var m) && m.State == MemberState.Up && !IsDown(id)).ToList();
+        if (Current.NodeCount < n)
         {
             _out.Reply(handle, new ErrorReply(
                 $"the cluster has {Current.NodeCount} of the {n} nodes that replication factor {n} needs; no request is accepted until enough nodes join"));
+            return;
+        }
+        if (up.Count == 0)
+        {
+            _out.Reply(handle, new ErrorReply($"no node can serve as forwarder: all {Current.NodeCount} members are down or not yet up"));
             return;
         }
         var forwarder = up[_forwarderCursor++ % up.Count];
@@ -154,7 +187,12 @@ public sealed class ManagerMachine
         }
         if (member.State == MemberState.Leaving)
         {
-            _leaveWaiters[node] = handle;
+            _leaveWaiters[node].Add(handle);
+            return;
+        }
+        if (!Current.Contains(node))
+        {
+            _out.Reply(handle, new ErrorReply($"{node} is still joining; it can leave once it is up"));
             return;
         }
         var n = Config.ReplicationFactor;
@@ -166,7 +204,7 @@ public sealed class ManagerMachine
             return;
         }
         _members[node] = member with { State = MemberState.Leaving };
-        _leaveWaiters[node] = handle;
+        _leaveWaiters[node] = [handle];
         _out.Persist = Snapshot();
         if (Pending is null)
             StartNextChange(nowMs);
@@ -265,7 +303,8 @@ public sealed class ManagerMachine
             _departed[id] = _members[id].Address;
             _members.Remove(id);
             _acked.Remove(id);
-            if (_leaveWaiters.Remove(id, out var handle))
+            _lastSeenMs.Remove(id);
+            foreach (var handle in _leaveWaiters.Remove(id, out var waiters) ? waiters : [])
                 _out.Reply(handle, new OkReply());
         }
         _out.Persist = Snapshot();

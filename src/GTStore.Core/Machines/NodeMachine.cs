@@ -15,6 +15,7 @@ public sealed partial class NodeMachine
     private readonly int _pid;
     private readonly HybridClock _clock = new();
     private long _nextOpId = 1;
+    private long _lastHeartbeatMs;
 
     public NodeMachine(IStorageEngine store, Outbox outbox, int pid)
     {
@@ -89,6 +90,11 @@ public sealed partial class NodeMachine
     /// <summary>Time passes: expire requests and resend unacknowledged transfer batches.</summary>
     public void Tick(long nowMs)
     {
+        if (Self.IsNode && nowMs - _lastHeartbeatMs >= Config.HeartbeatIntervalMs)
+        {
+            _lastHeartbeatMs = nowMs;
+            _out.Send(NodeId.Manager, new Heartbeat(Self));
+        }
         ExpireOperations(nowMs);
         ResendTransfers(nowMs);
     }

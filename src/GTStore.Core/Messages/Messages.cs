@@ -66,6 +66,9 @@ public sealed record RingUpdate(ClusterConfig Config, Ring Current, Ring? Pendin
 
 public sealed record RingAck(NodeId From, long Epoch, long PendingEpoch) : Message;
 
+/// <summary>A node is alive; sent every <see cref="ClusterConfig.HeartbeatIntervalMs"/>.</summary>
+public sealed record Heartbeat(NodeId From) : Message;
+
 /// <summary>
 /// The manager asks a source node to stream these tasks (indices into the plan). A transfer's id
 /// is the epoch of the pending ring it fills.
@@ -92,7 +95,8 @@ public sealed record StatusRequest : Message;
 
 public enum MemberState : byte { Joining = 1, Up = 2, Leaving = 3 }
 
-public sealed record MemberStatus(NodeId Node, string Address, int Pid, MemberState State, int Tokens);
+/// <param name="Down">The manager has had no heartbeat from the node for longer than the failure timeout.</param>
+public sealed record MemberStatus(NodeId Node, string Address, int Pid, MemberState State, int Tokens, bool Down = false);
 
 public sealed record StatusReply(ClusterConfig Config, long Epoch, bool InTransition, IReadOnlyList<MemberStatus> Members) : Message;
 

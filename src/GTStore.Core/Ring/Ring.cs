@@ -96,7 +96,8 @@ public sealed class Ring
             if (Array.IndexOf(result, owner, 0, found) < 0)
                 result[found++] = owner;
         }
-        return result;
+        // A member may own no token (yet): the list then holds only the owners met.
+        return found == want ? result : result[..found];
     }
 
     public bool IsReplica(NodeId node, ulong hash, int replicationFactor) =>

@@ -31,6 +31,7 @@ public static class MessageCodec
         StartTransfers => 22,
         TransferTaskDone => 23,
         LeaveDone => 24,
+        Heartbeat => 25,
         JoinRequest => 30,
         JoinReply => 31,
         ClientInitRequest => 32,
@@ -85,6 +86,7 @@ public static class MessageCodec
                 break;
             case TransferTaskDone m: Node(w, m.From); w.I64(m.TransferId); w.I32(m.TaskIndex); break;
             case LeaveDone m: Node(w, m.Node); break;
+            case Heartbeat m: Node(w, m.From); break;
             case JoinRequest m: w.String(m.Address); w.I32(m.Pid); break;
             case JoinReply m: Node(w, m.Node); Config(w, m.Config); break;
             case ClientInitReply m: w.I64(m.ClientId); Node(w, m.Forwarder); w.String(m.ForwarderAddress); Config(w, m.Config); break;
@@ -156,6 +158,7 @@ public static class MessageCodec
             }
             case 23: return new TransferTaskDone(Node(ref r), r.I64("transfer id"), r.I32("task index"));
             case 24: return new LeaveDone(Node(ref r));
+            case 25: return new Heartbeat(Node(ref r));
             case 30: return new JoinRequest(r.String("address"), r.I32("pid"));
             case 31: return new JoinReply(Node(ref r), Config(ref r));
             case 32: return new ClientInitRequest();
@@ -225,6 +228,7 @@ public static class MessageCodec
     {
         w.I32(c.ReplicationFactor); w.I32(c.ReadQuorum); w.I32(c.WriteQuorum); w.I32(c.TokensPerNode);
         w.I32(c.KeyBytesMax); w.I32(c.ValueBytesMax); w.I32(c.RequestTimeoutMs); w.I32(c.MembershipRetryMs);
+        w.I32(c.HeartbeatIntervalMs); w.I32(c.FailureTimeoutMs);
     }
 
     private static ClusterConfig Config(ref WireReader r)
@@ -239,6 +243,8 @@ public static class MessageCodec
             ValueBytesMax = r.I32("value size limit"),
             RequestTimeoutMs = r.I32("request timeout"),
             MembershipRetryMs = r.I32("membership retry"),
+            HeartbeatIntervalMs = r.I32("heartbeat interval"),
+            FailureTimeoutMs = r.I32("failure timeout"),
         };
         var errors = c.Validate();
         if (errors.Count > 0)
@@ -289,13 +295,13 @@ public static class MessageCodec
         w.I32(members.Count);
         foreach (var m in members)
         {
-            Node(w, m.Node); w.String(m.Address); w.I32(m.Pid); w.Byte((byte)m.State); w.I32(m.Tokens);
+            Node(w, m.Node); w.String(m.Address); w.I32(m.Pid); w.Byte((byte)m.State); w.I32(m.Tokens); w.Bool(m.Down);
         }
     }
 
     private static List<MemberStatus> Members(ref WireReader r)
     {
-        var count = r.Count("members", 17);
+        var count = r.Count("members", 18);
         var list = new List<MemberStatus>(count);
         for (var i = 0; i < count; i++)
         {
@@ -305,7 +311,7 @@ public static class MessageCodec
             var state = r.Byte("member state");
             if (state is < (byte)MemberState.Joining or > (byte)MemberState.Leaving)
                 throw new ProtocolException($"member state must be 1..3, got {state}");
-            list.Add(new MemberStatus(node, address, pid, (MemberState)state, r.I32("tokens")));
+            list.Add(new MemberStatus(node, address, pid, (MemberState)state, r.I32("tokens"), r.Bool("down")));
         }
         return list;
     }
