@@ -75,11 +75,11 @@ public sealed class NodeHost : IAsyncDisposable
 
     private async Task StartAsync(CancellationToken ct)
     {
-        var batchSync = _machine.Store as RocksDbEngine;
         _loop = new MachineLoop(now =>
         {
             _machine.Tick(now);
-            batchSync?.SyncPending();
+            if (_machine.Store is RocksDbEngine { Fsync: FsyncMode.Batch } batched)
+                batched.SyncPending();
         }, AfterStep);
         _listener = FrameListener.Start(_options.ListenAddress, OnFrameAsync, logger: _logger);
         HostLog.Listening(_logger, "node", _listener.Address);
@@ -162,6 +162,10 @@ public sealed class NodeHost : IAsyncDisposable
 
     private void AfterStep()
     {
+        // Group commit: one fsync covers every write of the batch, before any of them is acknowledged.
+        // If it fails, nothing of the batch is acknowledged: the node stops rather than lie.
+        if (_machine.Store is RocksDbEngine { Fsync: FsyncMode.Always } synced)
+            synced.SyncPending();
         foreach (var (to, message) in _outbox.Sends)
             _sender.Send(to, AddressOf(to), message);
         foreach (var (handle, reply) in _outbox.Replies)

@@ -7,9 +7,12 @@ namespace GTStore.Storage;
 /// <summary>When a write becomes durable (like Redis's appendfsync).</summary>
 public enum FsyncMode
 {
-    /// <summary>Every write is synced to disk before it is acknowledged.</summary>
+    /// <summary>
+    /// Every write is synced to disk before it is acknowledged: the node host syncs once after each
+    /// batch of inputs and only then sends their acknowledgements (group commit).
+    /// </summary>
     Always,
-    /// <summary>Writes are synced together by <see cref="RocksDbEngine.SyncPending"/>, which the host calls periodically.</summary>
+    /// <summary>Writes are synced on the host's timer (every tick, 20 ms); a machine crash may lose the last tick's writes.</summary>
     Batch,
     /// <summary>The OS decides; a machine crash may lose recent writes (a process crash does not).</summary>
     None,
@@ -28,7 +31,7 @@ public sealed class RocksDbEngine : IStorageEngine
     private static readonly byte[] SyncMarkerKey = [];
 
     private readonly RocksDb _db;
-    private readonly WriteOptions _write;
+    private readonly WriteOptions _write = new WriteOptions().SetSync(false);
     private readonly WriteOptions _syncedWrite = new WriteOptions().SetSync(true);
     private readonly FsyncMode _fsync;
     private long _count;
@@ -38,13 +41,14 @@ public sealed class RocksDbEngine : IStorageEngine
     {
         Directory.CreateDirectory(directory);
         _fsync = fsync;
-        _write = new WriteOptions().SetSync(fsync == FsyncMode.Always);
         var options = new DbOptions().SetCreateIfMissing(true);
         _db = RocksDb.Open(options, directory);
         _count = CountAll();
     }
 
     public string Name => "rocksdb";
+
+    public FsyncMode Fsync => _fsync;
 
     public long Count => Interlocked.Read(ref _count);
 
@@ -98,10 +102,17 @@ public sealed class RocksDbEngine : IStorageEngine
         var held = _db.Get(k);
         if (held is not null && Decode(held).Version >= value.Version)
             return false;
-        _db.Put(k, Encode(value), null, _write);
+        try
+        {
+            _db.Put(k, Encode(value), null, _write);
+        }
+        catch (RocksDbException e)
+        {
+            throw new StorageException("write failed: " + e.Message, e);
+        }
         if (held is null)
             Interlocked.Increment(ref _count);
-        _unsynced = _fsync == FsyncMode.Batch;
+        _unsynced = _fsync != FsyncMode.None;
         return true;
     }
 
@@ -160,20 +171,34 @@ public sealed class RocksDbEngine : IStorageEngine
         }
         if (removed > 0)
         {
-            _db.Write(batch, _syncedWrite);
+            try
+            {
+                _db.Write(batch, _syncedWrite);
+            }
+            catch (RocksDbException e)
+            {
+                throw new StorageException("dropping a range failed: " + e.Message, e);
+            }
             Interlocked.Add(ref _count, -removed);
         }
         return removed;
     }
 
-    /// <summary>In <see cref="FsyncMode.Batch"/>, makes every write so far durable with one synced write.</summary>
+    /// <summary>Makes every write so far durable with one synced write (group commit); no-op when nothing is pending.</summary>
     public void SyncPending()
     {
         if (!_unsynced)
             return;
-        _unsynced = false;
         // A synced write syncs the write-ahead log up to and including it.
-        _db.Put(SyncMarkerKey, SyncMarkerKey, null, _syncedWrite);
+        try
+        {
+            _db.Put(SyncMarkerKey, SyncMarkerKey, null, _syncedWrite);
+        }
+        catch (RocksDbException e)
+        {
+            throw new StorageException("fsync of the write-ahead log failed: " + e.Message, e);
+        }
+        _unsynced = false;
     }
 
     public void Flush() => _db.Put(SyncMarkerKey, SyncMarkerKey, null, _syncedWrite);

@@ -48,7 +48,16 @@ public sealed partial class NodeMachine
         foreach (var (range, replicas) in Current.Partitions(Config.ReplicationFactor))
         {
             if (Array.IndexOf(replicas, Self) < 0)
-                _store.DropRange(range);
+            {
+                try
+                {
+                    _store.DropRange(range);
+                }
+                catch (StorageException)
+                {
+                    // Extra copies are harmless; the next committed ring drops them again.
+                }
+            }
         }
     }
 
@@ -86,10 +95,24 @@ public sealed partial class NodeMachine
         foreach (var e in m.Entries)
         {
             _clock.Observe(e.Value.Version.Timestamp);
-            _store.Put(e.Hash, e.Key, e.Value);
+            if (!TryStoreTransferred(e))
+                return; // Not acknowledged: the source sends the batch again.
         }
         TransferredInEntries += m.Entries.Count;
         _out.Send(m.From, new TransferBatchAck(m.TransferId, m.TaskIndex, m.Sequence, Self));
+    }
+
+    private bool TryStoreTransferred(StoredEntry e)
+    {
+        try
+        {
+            _store.Put(e.Hash, e.Key, e.Value);
+            return true;
+        }
+        catch (StorageException)
+        {
+            return false;
+        }
     }
 
     private void OnTransferBatchAck(long nowMs, TransferBatchAck m)

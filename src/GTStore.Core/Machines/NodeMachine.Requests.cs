@@ -121,20 +121,28 @@ public sealed partial class NodeMachine
         var version = new Version(_clock.Next(nowMs, held), Self.Value);
         var value = new VersionedValue(version, request.Op == ClientOp.Put ? request.Value ?? [] : null);
         var quorum = new WriteQuorum(Current.PreferenceList(hash, n), Pending?.PreferenceList(hash, n), Config.WriteQuorum);
+        var targets = quorum.Targets.ToArray();
+        if (Array.IndexOf(targets, Self) >= 0)
+        {
+            // The local copy first: if this disk refuses it, nothing has been sent anywhere yet.
+            try
+            {
+                _store.Put(hash, request.Key, value);
+            }
+            catch (StorageException e)
+            {
+                Deliver(target, Failed($"{Self} could not store the write: {e.Message}; nothing was written"));
+                return;
+            }
+            quorum.Ack(Self);
+        }
         var opId = NextOpId();
         var op = new WriteOp(target, request.Key, value, quorum, nowMs + Config.RequestTimeoutMs);
         _writes[opId] = op;
-        foreach (var replica in quorum.Targets.ToArray())
+        foreach (var replica in targets)
         {
-            if (replica == Self)
-            {
-                _store.Put(hash, request.Key, value);
-                quorum.Ack(Self);
-            }
-            else
-            {
+            if (replica != Self)
                 _out.Send(replica, new ReplicaWrite(opId, Self, request.Key, value));
-            }
         }
         FinishWriteIfDecided(opId, op);
     }
@@ -237,9 +245,22 @@ public sealed partial class NodeMachine
         foreach (var stale in op.Quorum.Stale())
         {
             if (stale == Self)
-                _store.Put(KeyHash.Of(op.Key), op.Key, latest);
+                TryStore(KeyHash.Of(op.Key), op.Key, latest);
             else
                 _out.Send(stale, new ReplicaWrite(0, Self, op.Key, latest));
+        }
+    }
+
+    /// <summary>A best-effort local write (repair): a refusing disk leaves the copy stale, and later repair retries.</summary>
+    private bool TryStore(ulong hash, byte[] key, VersionedValue value)
+    {
+        try
+        {
+            return _store.Put(hash, key, value);
+        }
+        catch (StorageException)
+        {
+            return false;
         }
     }
 

@@ -117,7 +117,16 @@ public sealed partial class NodeMachine
             return;
         }
         _clock.Observe(m.Value.Version.Timestamp);
-        _store.Put(hash, m.Key, m.Value);
+        try
+        {
+            _store.Put(hash, m.Key, m.Value);
+        }
+        catch (StorageException e)
+        {
+            if (m.OpId > 0)
+                _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, false, $"{Self} could not store the write: {e.Message}"));
+            return;
+        }
         if (m.OpId > 0)
             _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, true, null));
     }

@@ -1,5 +1,11 @@
 namespace GTStore.Core;
 
+/// <summary>
+/// A storage operation failed (disk full, I/O error): an expected failure the node reports to the
+/// requester, not a bug. The message names the cause.
+/// </summary>
+public sealed class StorageException(string message, Exception? inner = null) : Exception(message, inner);
+
 /// <summary>One stored entry: the key's ring hash, the key and its latest version.</summary>
 public readonly record struct StoredEntry(ulong Hash, byte[] Key, VersionedValue Value);
 
@@ -23,7 +29,10 @@ public interface IStorageEngine : IDisposable
 
     VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key);
 
-    /// <summary>Stores <paramref name="value"/> if it is newer than what is held; returns whether it was stored.</summary>
+    /// <summary>
+    /// Stores <paramref name="value"/> if it is newer than what is held; returns whether it was
+    /// stored. Throws <see cref="StorageException"/> when the write cannot be made.
+    /// </summary>
     bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value);
 
     /// <summary>
