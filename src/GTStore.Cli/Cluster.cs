@@ -23,15 +23,8 @@ public sealed class Cluster(ClusterDirectory directory)
         var sockets = Directory.ChooseSocketDirectory();
         System.IO.Directory.CreateDirectory(sockets);
         System.IO.Directory.CreateDirectory(Directory.ManagerDirectory);
-        File.Delete(Directory.ManagerAddressFile);
         var listen = transport == "tcp" ? "127.0.0.1:0" : Path.Combine(sockets, "manager.sock");
-        var pid = Processes.StartDaemon(
-            ["manager", "--dir", Directory.ManagerDirectory, "--listen", listen,
-             "--rep", Str(config.ReplicationFactor), "--read-quorum", Str(config.ReadQuorum),
-             "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode),
-             "--failure-timeout-ms", Str(config.FailureTimeoutMs)],
-            Directory.ManagerLog);
-        var address = await WaitForManagerAddressAsync(pid).ConfigureAwait(false);
+        var (pid, address) = await StartManagerAsync(listen, config).ConfigureAwait(false);
         var file = new ClusterFile
         {
             Transport = transport, ManagerAddress = address, ManagerPid = pid, Config = config, SocketDirectory = sockets, Engine = engine, Fsync = fsync,
@@ -42,6 +35,50 @@ public sealed class Cluster(ClusterDirectory directory)
         Directory.Write(file);
         await Admin.WaitForAsync(address, s => Admin.Settled(s, nodes), SettleTimeout, $"{nodes} nodes to join").ConfigureAwait(false);
         return file;
+    }
+
+    private async Task<(int Pid, string Address)> StartManagerAsync(string listen, ClusterConfig config)
+    {
+        File.Delete(Directory.ManagerAddressFile);
+        var pid = Processes.StartDaemon(
+            ["manager", "--dir", Directory.ManagerDirectory, "--listen", listen,
+             "--rep", Str(config.ReplicationFactor), "--read-quorum", Str(config.ReadQuorum),
+             "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode),
+             "--failure-timeout-ms", Str(config.FailureTimeoutMs)],
+            Directory.ManagerLog);
+        return (pid, await WaitForManagerAddressAsync(pid).ConfigureAwait(false));
+    }
+
+    /// <summary>Starts the manager again on its own state and address (after a crash or kill).</summary>
+    public async Task<int> RestartManagerAsync()
+    {
+        var file = Directory.Require();
+        if (Processes.IsGtstore(file.ManagerPid))
+            throw new CliException($"the manager is still running (pid {file.ManagerPid}); kill it first", 1);
+        var (pid, _) = await StartManagerAsync(file.ManagerAddress, file.Config).ConfigureAwait(false);
+        Directory.Write(file with { ManagerPid = pid });
+        await Admin.WaitForAsync(file.ManagerAddress, _ => true, SettleTimeout, "the manager to answer").ConfigureAwait(false);
+        return pid;
+    }
+
+    /// <summary>Starts a node again on its own data and address (after kill or a crash); it rejoins as the same member.</summary>
+    public async Task<MemberStatus> RestartNodeAsync(string id)
+    {
+        var file = Directory.Require();
+        if (!NodeId.TryParse(id, out var node))
+            throw new CliException($"'{id}' is not a node id: use an id that 'gtstore status' lists, like server3", 2);
+        var launched = file.Nodes.FirstOrDefault(n => Node.NodeHost.ReadIdentity(Directory.NodeDirectory(n.Slot))?.Id == node)
+            ?? throw new CliException($"no node directory of {node} in {Directory.Root}", 1);
+        var status = await Admin.StatusAsync(file.ManagerAddress).ConfigureAwait(false);
+        if (status.Members.FirstOrDefault(m => m.Node == node) is { } member && Processes.IsGtstore(member.Pid))
+            throw new CliException($"{node} is still running (pid {member.Pid}); kill it first", 1);
+        var address = Node.NodeHost.ReadIdentity(Directory.NodeDirectory(launched.Slot))!.Value.Address;
+        var pid = StartNodeProcess(file, launched.Slot, address);
+        file.Nodes[file.Nodes.IndexOf(launched)] = launched with { Pid = pid };
+        Directory.Write(file);
+        var after = await Admin.WaitForAsync(file.ManagerAddress, s => s.Members.Any(m => m.Pid == pid && !m.Down),
+            SettleTimeout, $"{node} to rejoin").ConfigureAwait(false);
+        return after.Members.First(m => m.Pid == pid);
     }
 
     private async Task<string> WaitForManagerAddressAsync(int pid)
@@ -63,13 +100,15 @@ public sealed class Cluster(ClusterDirectory directory)
     {
         var slot = file.Nodes.Count == 0 ? 1 : file.Nodes.Max(n => n.Slot) + 1;
         var listen = file.Transport == "tcp" ? "127.0.0.1:0" : Path.Combine(file.SocketDirectory, $"node-{slot}.sock");
-        var pid = Processes.StartDaemon(
-            ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot), "--engine", file.Engine, "--fsync", file.Fsync],
-            Directory.NodeLog(slot));
-        var launched = new LaunchedNode(slot, pid, listen);
+        var launched = new LaunchedNode(slot, StartNodeProcess(file, slot, listen), listen);
         file.Nodes.Add(launched);
         return launched;
     }
+
+    private int StartNodeProcess(ClusterFile file, int slot, string listen) =>
+        Processes.StartDaemon(
+            ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot), "--engine", file.Engine, "--fsync", file.Fsync],
+            Directory.NodeLog(slot));
 
     /// <summary>Starts a node and waits until the manager has it up; returns its member entry.</summary>
     public async Task<MemberStatus> AddNodeAsync()

@@ -42,6 +42,27 @@ public static class Commands
             Console.WriteLine($"{member.Node} killed (pid {member.Pid}, SIGKILL)");
             return 0;
         }));
+        root.Subcommands.Add(WithNodeId("restart-node", "Start a killed or crashed node again on its own data", async (d, id) =>
+        {
+            var member = await new Cluster(d).RestartNodeAsync(id).ConfigureAwait(false);
+            Console.WriteLine($"{member.Node} restarted (pid {member.Pid}) on its own data");
+            return 0;
+        }));
+        root.Subcommands.Add(Simple("restart-manager", "Start a killed or crashed manager again on its own state", async d =>
+        {
+            var pid = await new Cluster(d).RestartManagerAsync().ConfigureAwait(false);
+            Console.WriteLine($"manager restarted (pid {pid})");
+            return 0;
+        }));
+        root.Subcommands.Add(Simple("kill-manager", "Kill the manager with SIGKILL (a crash)", async d =>
+        {
+            var file = d.Require();
+            if (!Processes.Signal(file.ManagerPid, Processes.SigKill))
+                throw new CliException($"the manager (pid {file.ManagerPid}) is not running", 1);
+            await Processes.WaitExitAsync(file.ManagerPid, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            Console.WriteLine($"manager killed (pid {file.ManagerPid}, SIGKILL)");
+            return 0;
+        }));
         root.Subcommands.Add(Demo());
         root.Subcommands.Add(ManagerDaemon());
         root.Subcommands.Add(NodeDaemon());

@@ -33,6 +33,12 @@ public sealed record ClusterConfig
     /// <summary>How long without a heartbeat before the manager counts a node as down.</summary>
     public int FailureTimeoutMs { get; init; } = 2000;
 
+    /// <summary>
+    /// How long a node may stay down before the manager removes it and re-replicates its ranges
+    /// from the surviving replicas (permanent failure).
+    /// </summary>
+    public int RemoveAfterMs { get; init; } = 60_000;
+
     /// <summary>Every problem with the settings at once, each naming the setting and the allowed range.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -58,6 +64,8 @@ public sealed record ClusterConfig
             errors.Add($"heartbeat interval must be 10..60000 ms, got {HeartbeatIntervalMs}");
         if (FailureTimeoutMs < 2 * HeartbeatIntervalMs || FailureTimeoutMs > 600_000)
             errors.Add($"failure timeout (--failure-timeout-ms) must be {2 * HeartbeatIntervalMs}..600000 ms (at least two heartbeats), got {FailureTimeoutMs}");
+        if (RemoveAfterMs < FailureTimeoutMs || RemoveAfterMs > 86_400_000)
+            errors.Add($"removal delay (--remove-after-ms) must be {FailureTimeoutMs} (the failure timeout)..86400000 ms, got {RemoveAfterMs}");
         return errors;
     }
 

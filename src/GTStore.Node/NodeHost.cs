@@ -73,6 +73,19 @@ public sealed class NodeHost : IAsyncDisposable
         return host;
     }
 
+    /// <summary>The identity file in the data directory: the node's id and the address it served on.</summary>
+    public static string IdentityPath(string dataDirectory) => Path.Combine(dataDirectory, "node.id");
+
+    /// <summary>The id and address this data directory last served as, if any.</summary>
+    public static (NodeId Id, string Address)? ReadIdentity(string dataDirectory)
+    {
+        var path = IdentityPath(dataDirectory);
+        if (!File.Exists(path))
+            return null;
+        var lines = File.ReadAllLines(path);
+        return lines.Length >= 2 && NodeId.TryParse(lines[0], out var id) ? (id, lines[1]) : null;
+    }
+
     private async Task StartAsync(CancellationToken ct)
     {
         _loop = new MachineLoop(now =>
@@ -83,14 +96,22 @@ public sealed class NodeHost : IAsyncDisposable
         }, AfterStep);
         _listener = FrameListener.Start(_options.ListenAddress, OnFrameAsync, logger: _logger);
         HostLog.Listening(_logger, "node", _listener.Address);
-        var reply = await JoinAsync(ct).ConfigureAwait(false);
+        var previous = ReadIdentity(_options.DataDirectory);
+        var reply = await JoinAsync(previous?.Id ?? default, ct).ConfigureAwait(false);
+        if (reply.DiscardData)
+        {
+            // Our old identity was removed while we were away; this data is stale.
+            _machine.Store.DropRange(new HashRange(0, 0));
+        }
+        DurableFile.WriteAtomically(IdentityPath(_options.DataDirectory),
+            System.Text.Encoding.UTF8.GetBytes($"{reply.Node}\n{_listener.Address}\n"));
         await _loop.PostAsync(_ => _machine.OnJoined(reply.Node, reply.Config)).ConfigureAwait(false);
         HostLog.Joined(_logger, reply.Node.ToString());
     }
 
-    private async Task<JoinReply> JoinAsync(CancellationToken ct)
+    private async Task<JoinReply> JoinAsync(NodeId previousId, CancellationToken ct)
     {
-        var request = MessageCodec.Encode(new JoinRequest(_listener!.Address, Environment.ProcessId));
+        var request = MessageCodec.Encode(new JoinRequest(_listener!.Address, Environment.ProcessId, previousId));
         var deadline = DateTime.UtcNow + _options.JoinTimeout;
         while (true)
         {

@@ -26,6 +26,7 @@ public sealed class ManagerMachine
     private readonly Dictionary<NodeId, string> _departed = [];
     private List<TransferTask> _plan = [];
     private bool _transfersStarted;
+    private int _planAttempt;
     private long _lastRetryMs;
     private int _nextNodeId;
     private long _nextClientId;
@@ -83,7 +84,7 @@ public sealed class ManagerMachine
         {
             case Heartbeat m: Seen(m.From); break;
             case RingAck m: Seen(m.From); OnRingAck(nowMs, m); break;
-            case TransferTaskDone m when Pending is not null && m.TransferId == Pending.Epoch:
+            case TransferTaskDone m when Pending is not null && m.TransferId == TransferId:
                 _doneTasks.Add(m.TaskIndex);
                 CommitIfTransferred(nowMs);
                 break;
@@ -91,12 +92,19 @@ public sealed class ManagerMachine
         }
     }
 
-    /// <summary>Time passes: resend what was not acknowledged, start queued changes.</summary>
+    private long TransferId => StartTransfers.IdFor(Pending!.Epoch, _planAttempt);
+
+    /// <summary>Time passes: remove long-dead nodes, replan around dead sources, resend what was not acknowledged, start queued changes.</summary>
     public void Tick(long nowMs)
     {
         _nowMs = Math.Max(_nowMs, nowMs);
+        RemovePermanentlyFailed();
         if (Pending is null)
             StartNextChange(nowMs);
+        else if (_transfersStarted && _plan.Where((t, i) => !_doneTasks.Contains(i)).Any(t => IsDown(t.Source)))
+            Replan();
+        else
+            StartTransfersIfAllAcked(nowMs);
         if (nowMs - _lastRetryMs < Config.MembershipRetryMs)
             return;
         _lastRetryMs = nowMs;
@@ -107,6 +115,34 @@ public sealed class ManagerMachine
         }
         if (_transfersStarted)
             SendStartTransfers(onlyUnfinished: true);
+    }
+
+    /// <summary>
+    /// A node down longer than <see cref="ClusterConfig.RemoveAfterMs"/> is removed like a leave
+    /// whose data comes from the surviving replicas, as long as N nodes remain.
+    /// </summary>
+    private void RemovePermanentlyFailed()
+    {
+        foreach (var (id, member) in _members.ToList())
+        {
+            if (member.State != MemberState.Up || !Current.Contains(id) || !_lastSeenMs.TryGetValue(id, out var seen)
+                || _nowMs - seen <= Config.RemoveAfterMs)
+                continue;
+            if (_members.Count(kv => kv.Value.State != MemberState.Leaving) - 1 < Config.ReplicationFactor)
+                return; // Fewer than N would remain: keep it (down) and wait for it or for a new node.
+            _members[id] = member with { State = MemberState.Leaving };
+            _out.Persist = Snapshot();
+        }
+    }
+
+    /// <summary>A source went down mid-transfer: plan again from the replicas that are up, under a new transfer id.</summary>
+    private void Replan()
+    {
+        _planAttempt++;
+        _plan = PlanFor(Pending!);
+        _doneTasks.Clear();
+        SendStartTransfers(onlyUnfinished: false);
+        CommitIfTransferred(_nowMs);
     }
 
     private void Seen(NodeId node)
@@ -149,10 +185,23 @@ public sealed class ManagerMachine
             _out.Reply(handle, new ErrorReply($"the cluster already has {_members.Count} nodes (limit {Limits.NodesMax})"));
             return;
         }
+        if (m.PreviousId.IsNode && _members.TryGetValue(m.PreviousId, out var known))
+        {
+            // A restart: same member, same tokens, its own data. It must hear the rings again.
+            _members[m.PreviousId] = known with { Address = m.Address, Pid = m.Pid };
+            _acked.Remove(m.PreviousId);
+            Seen(m.PreviousId);
+            _out.Persist = Snapshot();
+            _out.Reply(handle, new JoinReply(m.PreviousId, Config, Restarted: true));
+            _out.Send(m.PreviousId, new RingUpdate(Config, Current, Pending));
+            return;
+        }
         var id = new NodeId(_nextNodeId++);
         _members[id] = new Member(m.Address, m.Pid, MemberState.Joining);
         _out.Persist = Snapshot();
-        _out.Reply(handle, new JoinReply(id, Config));
+        // A node whose old identity was removed while it was away holds data the cluster has
+        // re-replicated and maybe overwritten or deleted since: it starts empty, as a new node.
+        _out.Reply(handle, new JoinReply(id, Config, DiscardData: m.PreviousId.IsNode));
         if (Pending is null)
             StartNextChange(nowMs);
     }
@@ -230,6 +279,7 @@ public sealed class ManagerMachine
             return;
 
         Pending = next;
+        _planAttempt = 0;
         _plan = PlanFor(next);
         _doneTasks.Clear();
         _transfersStarted = false;
@@ -247,17 +297,24 @@ public sealed class ManagerMachine
     private List<TransferTask> PlanFor(Ring next)
     {
         var leaving = Current.Members.Keys.FirstOrDefault(id => !next.Contains(id), NodeId.None);
-        return TransferPlanner.Plan(Current, next, Config.ReplicationFactor, leaving);
+        var down = _members.Keys.Where(IsDown).ToHashSet();
+        return TransferPlanner.Plan(Current, next, Config.ReplicationFactor, leaving, down);
     }
 
     private void OnRingAck(long nowMs, RingAck m)
     {
         _acked[m.From] = (m.Epoch, m.PendingEpoch);
+        StartTransfersIfAllAcked(nowMs);
+    }
+
+    private void StartTransfersIfAllAcked(long nowMs)
+    {
         if (Pending is null || _transfersStarted)
             return;
         // Transfers start only when every node routes writes to the pending replicas too;
         // otherwise a write could miss a range's new owner after its data was streamed.
-        if (Recipients().All(n => _acked.GetValueOrDefault(n) == (Current.Epoch, Pending.Epoch)))
+        // Nodes that are down cannot answer; they learn the rings when they return.
+        if (Recipients().Where(n => !IsDown(n)).All(n => _acked.GetValueOrDefault(n) == (Current.Epoch, Pending.Epoch)))
         {
             _transfersStarted = true;
             SendStartTransfers(onlyUnfinished: false);
@@ -271,7 +328,7 @@ public sealed class ManagerMachine
             .Where(t => !onlyUnfinished || !_doneTasks.Contains(t.index))
             .GroupBy(t => t.task.Source);
         foreach (var group in bySource)
-            _out.Send(group.Key, new StartTransfers(Pending!.Epoch, group.ToList()));
+            _out.Send(group.Key, new StartTransfers(TransferId, group.ToList()));
     }
 
     private void CommitIfTransferred(long nowMs)

@@ -63,7 +63,7 @@ public sealed partial class NodeMachine
 
     private void OnStartTransfers(long nowMs, StartTransfers m)
     {
-        if (Pending?.Epoch != m.TransferId)
+        if (Pending?.Epoch != m.PendingEpoch)
             return; // A retry from a change this node has already seen committed, or not yet seen.
         foreach (var (index, task) in m.Tasks)
         {

@@ -13,22 +13,38 @@ internal readonly record struct ReplyTarget(long Handle, NodeId Node, long OpId)
 // The request path (DESIGN.md "Request path"): client -> forwarder -> coordinator -> replicas.
 public sealed partial class NodeMachine
 {
-    private sealed class WriteOp(ReplyTarget target, byte[] key, VersionedValue value, WriteQuorum quorum, long deadlineMs)
+    /// <summary>
+    /// What a sloppy request tracks: the nodes it has used, and which stand-in answers for which
+    /// replica. A replica that fails or stays silent past <see cref="SloppyAfterMs"/> is replaced
+    /// once by the next node on the ring.
+    /// </summary>
+    private abstract class SloppyOp(ReplyTarget target, byte[] key, long nowMs, long deadlineMs, long sloppyAfterMs)
     {
         public ReplyTarget Target { get; } = target;
         public byte[] Key { get; } = key;
-        public VersionedValue Value { get; } = value;
-        public WriteQuorum Quorum { get; } = quorum;
+        public ulong Hash { get; } = KeyHash.Of(key);
         public long DeadlineMs { get; } = deadlineMs;
+        public long SloppyAtMs { get; } = nowMs + sloppyAfterMs;
+        public HashSet<NodeId> Used { get; } = [];
+        public HashSet<NodeId> Replaced { get; } = [];
+        public Dictionary<NodeId, NodeId> StandInFor { get; } = [];
+        public abstract IEnumerable<NodeId> Waiting { get; }
     }
 
-    private sealed class ReadOp(ReplyTarget target, byte[] key, ReadQuorum quorum, long deadlineMs)
+    private sealed class WriteOp(ReplyTarget target, byte[] key, VersionedValue value, WriteQuorum quorum, long nowMs, long deadlineMs, long sloppyAfterMs)
+        : SloppyOp(target, key, nowMs, deadlineMs, sloppyAfterMs)
     {
-        public ReplyTarget Target { get; } = target;
-        public byte[] Key { get; } = key;
+        public VersionedValue Value { get; } = value;
+        public WriteQuorum Quorum { get; } = quorum;
+        public override IEnumerable<NodeId> Waiting => Quorum.Targets.Where(t => !Quorum.HasAnswered(t));
+    }
+
+    private sealed class ReadOp(ReplyTarget target, byte[] key, ReadQuorum quorum, long nowMs, long deadlineMs, long sloppyAfterMs)
+        : SloppyOp(target, key, nowMs, deadlineMs, sloppyAfterMs)
+    {
         public ReadQuorum Quorum { get; } = quorum;
-        public long DeadlineMs { get; } = deadlineMs;
         public bool Replied { get; set; }
+        public override IEnumerable<NodeId> Waiting => Quorum.Replicas.Where(r => !Quorum.HasAnswered(r));
     }
 
     private sealed class ForwardOp(ReplyTarget target, ClientRequest request, NodeId[] candidates)
@@ -38,6 +54,10 @@ public sealed partial class NodeMachine
         public NodeId[] Candidates { get; } = candidates;
         public int Attempt { get; set; }
         public long DeadlineMs { get; set; }
+        /// <summary>When an unanswered forward moves on to the next coordinator.</summary>
+        public long RetryAtMs { get; set; }
+        /// <summary>An earlier coordinator may have the request (it went silent rather than refusing the connection).</summary>
+        public bool MaybeDelivered { get; set; }
     }
 
     private readonly Dictionary<long, WriteOp> _writes = [];
@@ -62,10 +82,12 @@ public sealed partial class NodeMachine
             Coordinate(nowMs, target, request);
             return;
         }
+        // Healthy coordinators first; suspects stay as a last resort.
+        var candidates = replicas.OrderBy(r => IsSuspect(r, nowMs) ? 1 : 0).ToArray();
         var opId = NextOpId();
-        var op = new ForwardOp(target, request, replicas) { DeadlineMs = ForwardDeadline(nowMs) };
+        var op = new ForwardOp(target, request, candidates) { DeadlineMs = ForwardDeadline(nowMs), RetryAtMs = nowMs + Config.RequestTimeoutMs / 2 };
         _forwards[opId] = op;
-        _out.Send(replicas[0], new Forward(opId, Self, request));
+        _out.Send(candidates[0], new Forward(opId, Self, request));
     }
 
     private long ForwardDeadline(long nowMs) => nowMs + Config.RequestTimeoutMs * 3 / 2;
@@ -137,24 +159,68 @@ public sealed partial class NodeMachine
             quorum.Ack(Self);
         }
         var opId = NextOpId();
-        var op = new WriteOp(target, request.Key, value, quorum, nowMs + Config.RequestTimeoutMs);
+        var op = new WriteOp(target, request.Key, value, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
         _writes[opId] = op;
+        op.Used.UnionWith(targets);
         foreach (var replica in targets)
         {
-            if (replica != Self)
+            if (replica == Self)
+                continue;
+            if (IsSuspect(replica, nowMs))
+                ReplaceWriteReplica(nowMs, opId, op, replica);
+            else
                 _out.Send(replica, new ReplicaWrite(opId, Self, request.Key, value));
         }
         FinishWriteIfDecided(opId, op);
     }
 
+    /// <summary>Sends the write to a stand-in for <paramref name="replica"/>, or gives up on that replica if none is left.</summary>
+    private void ReplaceWriteReplica(long nowMs, long opId, WriteOp op, NodeId replica)
+    {
+        if (!op.Replaced.Add(replica))
+            return;
+        var standIn = NextStandIn(op.Hash, op.Used, nowMs);
+        if (!standIn.IsNode)
+        {
+            op.Quorum.Fail(replica);
+            return;
+        }
+        op.Used.Add(standIn);
+        op.StandInFor[standIn] = replica;
+        if (standIn == Self)
+        {
+            if (StoreHint(replica, op.Key, op.Value))
+                op.Quorum.Ack(replica);
+            else
+                op.Quorum.Fail(replica);
+            return;
+        }
+        _out.Send(standIn, new ReplicaWrite(opId, Self, op.Key, op.Value, HintFor: replica));
+    }
+
     private void OnReplicaWriteAck(long nowMs, ReplicaWriteAck m)
     {
+        if (m.Ok)
+            HeardFrom(m.From);
+        if (OnHandoffAck(nowMs, m))
+            return;
         if (!_writes.TryGetValue(m.OpId, out var op))
             return; // Late acknowledgement after the quorum decided (the seed ignores it).
+        var replica = op.StandInFor.GetValueOrDefault(m.From, m.From);
         if (m.Ok)
-            op.Quorum.Ack(m.From);
+        {
+            op.Quorum.Ack(replica);
+        }
+        else if (replica == m.From && m.Error?.Contains("not a replica", StringComparison.Ordinal) == true)
+        {
+            op.Quorum.Fail(replica); // Rings disagree: a stand-in would not help.
+        }
         else
-            op.Quorum.Fail(m.From);
+        {
+            // The replica (or its stand-in) could not store it: try the next node on the ring.
+            op.Replaced.Remove(replica);
+            ReplaceWriteReplica(nowMs, m.OpId, op, replica);
+        }
         FinishWriteIfDecided(m.OpId, op);
     }
 
@@ -183,31 +249,64 @@ public sealed partial class NodeMachine
         var hash = KeyHash.Of(key);
         var quorum = new ReadQuorum(Current.PreferenceList(hash, Config.ReplicationFactor), Config.ReadQuorum);
         var opId = NextOpId();
-        var op = new ReadOp(target, key, quorum, nowMs + Config.RequestTimeoutMs);
+        var op = new ReadOp(target, key, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
         _reads[opId] = op;
+        op.Used.UnionWith(quorum.Replicas);
         foreach (var replica in quorum.Replicas)
         {
             if (replica == Self)
                 quorum.Answer(Self, _store.Get(hash, key));
+            else if (IsSuspect(replica, nowMs))
+                ReplaceReadReplica(nowMs, opId, op, replica);
             else
                 _out.Send(replica, new ReplicaRead(opId, Self, key));
         }
         AdvanceRead(opId, op);
     }
 
+    /// <summary>Asks a stand-in (which answers from its store and hints) in place of <paramref name="replica"/>.</summary>
+    private void ReplaceReadReplica(long nowMs, long opId, ReadOp op, NodeId replica)
+    {
+        if (!op.Replaced.Add(replica))
+            return;
+        var standIn = NextStandIn(op.Hash, op.Used, nowMs);
+        if (!standIn.IsNode)
+        {
+            op.Quorum.Fail(replica);
+            return;
+        }
+        op.Used.Add(standIn);
+        op.StandInFor[standIn] = replica;
+        if (standIn == Self)
+        {
+            var own = IsReplica(op.Hash) ? _store.Get(op.Hash, op.Key) : null;
+            var hint = LatestHint(op.Key);
+            op.Quorum.Answer(replica, own is null ? hint : hint is null ? own : VersionedValue.Latest(own.Value, hint.Value));
+            return;
+        }
+        _out.Send(standIn, new ReplicaRead(opId, Self, op.Key, HintFor: replica));
+    }
+
     private void OnReplicaReadReply(long nowMs, ReplicaReadReply m)
     {
         if (!_reads.TryGetValue(m.OpId, out var op))
             return;
+        var replica = op.StandInFor.GetValueOrDefault(m.From, m.From);
         if (m.Ok)
         {
+            HeardFrom(m.From);
             if (m.Value is { } v)
                 _clock.Observe(v.Version.Timestamp);
-            op.Quorum.Answer(m.From, m.Value);
+            op.Quorum.Answer(replica, m.Value);
+        }
+        else if (replica == m.From && m.Error?.Contains("not a replica", StringComparison.Ordinal) == true)
+        {
+            op.Quorum.Fail(replica);
         }
         else
         {
-            op.Quorum.Fail(m.From);
+            op.Replaced.Remove(replica);
+            ReplaceReadReplica(nowMs, m.OpId, op, replica);
         }
         AdvanceRead(m.OpId, op);
     }
@@ -280,11 +379,52 @@ public sealed partial class NodeMachine
         if (op.Attempt < op.Candidates.Length)
         {
             op.DeadlineMs = ForwardDeadline(nowMs);
+            op.RetryAtMs = nowMs + Config.RequestTimeoutMs / 2;
             _out.Send(op.Candidates[op.Attempt], new Forward(opId, Self, op.Request));
             return;
         }
         _forwards.Remove(opId);
-        Deliver(op.Target, Failed($"no coordinator reachable: tried {string.Join(", ", op.Candidates)}"));
+        var tried = string.Join(", ", op.Candidates);
+        Deliver(op.Target, op.MaybeDelivered && op.Request.Op != ClientOp.Get
+            ? new ClientReply(ReplyStatus.Unknown, Self, null, $"no coordinator answered (tried {tried}); the write may or may not become visible")
+            : Failed($"no coordinator reachable: tried {tried}"));
+    }
+
+    /// <summary>Replicas silent past the sloppy deadline are suspected and replaced by stand-ins; unanswered forwards move on.</summary>
+    private void GoSloppy(long nowMs)
+    {
+        foreach (var (opId, op) in _writes.Where(kv => kv.Value.SloppyAtMs <= nowMs).ToList())
+        {
+            foreach (var replica in op.Waiting.Where(r => r != Self && !op.Replaced.Contains(r)).ToList())
+            {
+                Suspect(replica, nowMs);
+                ReplaceWriteReplica(nowMs, opId, op, replica);
+            }
+            FinishWriteIfDecided(opId, op);
+        }
+        foreach (var (opId, op) in _reads.Where(kv => kv.Value.SloppyAtMs <= nowMs && !kv.Value.Replied).ToList())
+        {
+            foreach (var replica in op.Waiting.Where(r => r != Self && !op.Replaced.Contains(r)).ToList())
+            {
+                Suspect(replica, nowMs);
+                ReplaceReadReplica(nowMs, opId, op, replica);
+            }
+            AdvanceRead(opId, op);
+        }
+        foreach (var (opId, op) in _forwards.Where(kv => kv.Value.RetryAtMs <= nowMs).ToList())
+        {
+            if (op.Attempt + 1 >= op.Candidates.Length)
+            {
+                op.RetryAtMs = long.MaxValue;
+                continue;
+            }
+            Suspect(op.Candidates[op.Attempt], nowMs);
+            op.MaybeDelivered = true;
+            op.Attempt++;
+            op.RetryAtMs = nowMs + Config.RequestTimeoutMs / 2;
+            // The first answer wins; a late one from the earlier coordinator finds no op and is dropped.
+            _out.Send(op.Candidates[op.Attempt], new Forward(opId, Self, op.Request));
+        }
     }
 
     private void ExpireOperations(long nowMs)

@@ -53,8 +53,10 @@ public sealed partial class NodeMachine
     {
         switch (message)
         {
+            case ReplicaWrite { HintFor.IsNode: true } m when m.HintFor != Self: OnHintedWrite(m); break;
             case ReplicaWrite m: OnReplicaWrite(m); break;
             case ReplicaWriteAck m: OnReplicaWriteAck(nowMs, m); break;
+            case ReplicaRead { HintFor.IsNode: true } m when m.HintFor != Self: OnHintedRead(m); break;
             case ReplicaRead m: OnReplicaRead(m); break;
             case ReplicaReadReply m: OnReplicaReadReply(nowMs, m); break;
             case Forward m: Coordinate(nowMs, ReplyTarget.ToNode(m.From, m.OpId), m.Request); break;
@@ -74,12 +76,15 @@ public sealed partial class NodeMachine
         switch (message)
         {
             case ReplicaWrite { OpId: > 0 } m:
+                Suspect(peer, nowMs);
                 OnReplicaWriteAck(nowMs, new ReplicaWriteAck(m.OpId, peer, false, $"{peer} unreachable"));
                 break;
             case ReplicaRead m:
+                Suspect(peer, nowMs);
                 OnReplicaReadReply(nowMs, new ReplicaReadReply(m.OpId, peer, false, null, $"{peer} unreachable"));
                 break;
             case Forward m:
+                Suspect(peer, nowMs);
                 RetryForward(nowMs, m.OpId, peer);
                 break;
             default:
@@ -95,8 +100,10 @@ public sealed partial class NodeMachine
             _lastHeartbeatMs = nowMs;
             _out.Send(NodeId.Manager, new Heartbeat(Self));
         }
+        GoSloppy(nowMs);
         ExpireOperations(nowMs);
         ResendTransfers(nowMs);
+        HandOffHints(nowMs);
     }
 
     private bool IsReplica(ulong hash) =>

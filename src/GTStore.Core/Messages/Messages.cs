@@ -37,12 +37,17 @@ public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Ep
 
 // ---- node <-> node (one-way) -----------------------------------------------------------------
 
-/// <summary>Coordinator to replica: store this version. <paramref name="OpId"/> 0 needs no ack (read repair).</summary>
-public sealed record ReplicaWrite(long OpId, NodeId From, byte[] Key, VersionedValue Value) : Message;
+/// <summary>
+/// Coordinator to replica: store this version. <paramref name="OpId"/> 0 needs no ack (read repair).
+/// With <paramref name="HintFor"/> set, the receiver is a stand-in (sloppy quorum): it keeps the
+/// write as a hint for that unreachable replica and hands it back when the replica returns.
+/// </summary>
+public sealed record ReplicaWrite(long OpId, NodeId From, byte[] Key, VersionedValue Value, NodeId HintFor = default) : Message;
 
 public sealed record ReplicaWriteAck(long OpId, NodeId From, bool Ok, string? Error) : Message;
 
-public sealed record ReplicaRead(long OpId, NodeId From, byte[] Key) : Message;
+/// <summary>A replica read; with <paramref name="HintFor"/> set, a stand-in answers from its store and its hints.</summary>
+public sealed record ReplicaRead(long OpId, NodeId From, byte[] Key, NodeId HintFor = default) : Message;
 
 public sealed record ReplicaReadReply(long OpId, NodeId From, bool Ok, VersionedValue? Value, string? Error) : Message;
 
@@ -71,9 +76,15 @@ public sealed record Heartbeat(NodeId From) : Message;
 
 /// <summary>
 /// The manager asks a source node to stream these tasks (indices into the plan). A transfer's id
-/// is the epoch of the pending ring it fills.
+/// is the epoch of the pending ring it fills (high bits) and the plan's attempt (low 16 bits): a
+/// plan is redone, under a new id, when a source goes down.
 /// </summary>
-public sealed record StartTransfers(long TransferId, IReadOnlyList<(int Index, TransferTask Task)> Tasks) : Message;
+public sealed record StartTransfers(long TransferId, IReadOnlyList<(int Index, TransferTask Task)> Tasks) : Message
+{
+    public static long IdFor(long pendingEpoch, int attempt) => (pendingEpoch << 16) | (uint)(attempt & 0xFFFF);
+
+    public long PendingEpoch => TransferId >> 16;
+}
 
 public sealed record TransferTaskDone(NodeId From, long TransferId, int TaskIndex) : Message;
 
@@ -82,10 +93,15 @@ public sealed record LeaveDone(NodeId Node) : Message;
 
 // ---- to the manager (request/response) -------------------------------------------------------
 
-/// <summary>A node process announces itself; the reply is <see cref="JoinReply"/> with its id.</summary>
-public sealed record JoinRequest(string Address, int Pid) : Message;
+/// <summary>
+/// A node process announces itself; the reply is <see cref="JoinReply"/> with its id. A restarted
+/// node names the id it had (<paramref name="PreviousId"/>) to come back as the same member.
+/// </summary>
+public sealed record JoinRequest(string Address, int Pid, NodeId PreviousId = default) : Message;
 
-public sealed record JoinReply(NodeId Node, ClusterConfig Config) : Message;
+/// <param name="Restarted">The node is back as the member it was, on its own data.</param>
+/// <param name="DiscardData">The node's previous identity was removed from the cluster: what it holds is stale and must go.</param>
+public sealed record JoinReply(NodeId Node, ClusterConfig Config, bool Restarted = false, bool DiscardData = false) : Message;
 
 public sealed record ClientInitRequest : Message;
 

@@ -19,6 +19,8 @@ public sealed class ReadQuorum
 
     public IReadOnlyList<NodeId> Replicas => _replicas;
 
+    public bool HasAnswered(NodeId node) => _answers.ContainsKey(node) || _failed.Contains(node);
+
     public bool AllAnswered => _answers.Count + _failed.Count >= _replicas.Length;
 
     public QuorumState Answer(NodeId node, VersionedValue? value)

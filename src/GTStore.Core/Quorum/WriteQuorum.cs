@@ -27,6 +27,8 @@ public sealed class WriteQuorum
 
     public int AckCount => _acked.Count;
 
+    public bool HasAnswered(NodeId node) => _acked.Contains(node) || _failed.Contains(node);
+
     public int TargetCount => Targets.Count();
 
     public QuorumState Ack(NodeId node)

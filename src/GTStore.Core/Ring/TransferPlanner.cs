@@ -16,8 +16,10 @@ public static class TransferPlanner
     /// A node to stream from whenever it held the range (the leaving node donates its own data);
     /// otherwise the first old replica that also stays a replica, else the first old replica.
     /// </param>
-    public static List<TransferTask> Plan(Ring old, Ring next, int replicationFactor, NodeId preferredSource = default)
+    /// <param name="unavailable">Nodes that cannot stream (down): never chosen as a source. A range none of whose old replicas is available is left out.</param>
+    public static List<TransferTask> Plan(Ring old, Ring next, int replicationFactor, NodeId preferredSource = default, IReadOnlySet<NodeId>? unavailable = null)
     {
+        unavailable ??= new HashSet<NodeId>();
         var tasks = new List<TransferTask>();
         if (old.Tokens.IsEmpty || next.Tokens.IsEmpty)
             return tasks;
@@ -47,8 +49,9 @@ public static class TransferPlanner
             {
                 if (Array.IndexOf(oldReplicas, destination) >= 0)
                     continue;
-                var source = ChooseSource(oldReplicas, newReplicas, preferredSource);
-                Append(tasks, new TransferTask(range, source, destination));
+                var source = ChooseSource(oldReplicas, newReplicas, preferredSource, unavailable);
+                if (source.IsNode)
+                    Append(tasks, new TransferTask(range, source, destination));
             }
 
             if (i < oldTokens.Length && oldTokens[i].Position == boundary)
@@ -60,16 +63,21 @@ public static class TransferPlanner
         return tasks;
     }
 
-    private static NodeId ChooseSource(NodeId[] oldReplicas, NodeId[] newReplicas, NodeId preferred)
+    private static NodeId ChooseSource(NodeId[] oldReplicas, NodeId[] newReplicas, NodeId preferred, IReadOnlySet<NodeId> unavailable)
     {
-        if (preferred.IsNode && Array.IndexOf(oldReplicas, preferred) >= 0)
+        if (preferred.IsNode && Array.IndexOf(oldReplicas, preferred) >= 0 && !unavailable.Contains(preferred))
             return preferred;
         foreach (var n in oldReplicas)
         {
-            if (Array.IndexOf(newReplicas, n) >= 0)
+            if (Array.IndexOf(newReplicas, n) >= 0 && !unavailable.Contains(n))
                 return n;
         }
-        return oldReplicas[0];
+        foreach (var n in oldReplicas)
+        {
+            if (!unavailable.Contains(n))
+                return n;
+        }
+        return NodeId.None;
     }
 
     private static void Append(List<TransferTask> tasks, TransferTask task)

@@ -60,9 +60,9 @@ public static class MessageCodec
             case ClientReply m: w.Byte((byte)m.Status); Node(w, m.Coordinator); OptionalValue(w, m.Value); w.NullableString(m.Error); break;
             case NodeStatsRequest or ClientInitRequest or StatusRequest or OkReply: break;
             case NodeStatsReply m: Node(w, m.Node); w.I32(m.Pid); w.I64(m.KeyCount); w.I64(m.Epoch); w.Bool(m.InTransition); w.String(m.Engine); break;
-            case ReplicaWrite m: w.I64(m.OpId); Node(w, m.From); w.Bytes(m.Key); Value(w, m.Value); break;
+            case ReplicaWrite m: w.I64(m.OpId); Node(w, m.From); w.Bytes(m.Key); Value(w, m.Value); Node(w, m.HintFor); break;
             case ReplicaWriteAck m: w.I64(m.OpId); Node(w, m.From); w.Bool(m.Ok); w.NullableString(m.Error); break;
-            case ReplicaRead m: w.I64(m.OpId); Node(w, m.From); w.Bytes(m.Key); break;
+            case ReplicaRead m: w.I64(m.OpId); Node(w, m.From); w.Bytes(m.Key); Node(w, m.HintFor); break;
             case ReplicaReadReply m: w.I64(m.OpId); Node(w, m.From); w.Bool(m.Ok); OptionalValue(w, m.Value); w.NullableString(m.Error); break;
             case Forward m: w.I64(m.OpId); Node(w, m.From); Encode(m.Request, w); break;
             case ForwardReply m: w.I64(m.OpId); Node(w, m.From); Encode(m.Reply, w); break;
@@ -87,8 +87,8 @@ public static class MessageCodec
             case TransferTaskDone m: Node(w, m.From); w.I64(m.TransferId); w.I32(m.TaskIndex); break;
             case LeaveDone m: Node(w, m.Node); break;
             case Heartbeat m: Node(w, m.From); break;
-            case JoinRequest m: w.String(m.Address); w.I32(m.Pid); break;
-            case JoinReply m: Node(w, m.Node); Config(w, m.Config); break;
+            case JoinRequest m: w.String(m.Address); w.I32(m.Pid); Node(w, m.PreviousId); break;
+            case JoinReply m: Node(w, m.Node); Config(w, m.Config); w.Bool(m.Restarted); w.Bool(m.DiscardData); break;
             case ClientInitReply m: w.I64(m.ClientId); Node(w, m.Forwarder); w.String(m.ForwarderAddress); Config(w, m.Config); break;
             case StatusReply m:
                 Config(w, m.Config); w.I64(m.Epoch); w.Bool(m.InTransition); Members(w, m.Members);
@@ -120,9 +120,9 @@ public static class MessageCodec
             case 2: return DecodeClientReply(ref r);
             case 3: return new NodeStatsRequest();
             case 4: return new NodeStatsReply(Node(ref r), r.I32("pid"), r.I64("key count"), r.I64("epoch"), r.Bool("in transition"), r.String("engine"));
-            case 10: return new ReplicaWrite(r.I64("op id"), Node(ref r), r.Bytes("key"), Value(ref r));
+            case 10: return new ReplicaWrite(r.I64("op id"), Node(ref r), r.Bytes("key"), Value(ref r), Node(ref r));
             case 11: return new ReplicaWriteAck(r.I64("op id"), Node(ref r), r.Bool("ok"), r.NullableString("error"));
-            case 12: return new ReplicaRead(r.I64("op id"), Node(ref r), r.Bytes("key"));
+            case 12: return new ReplicaRead(r.I64("op id"), Node(ref r), r.Bytes("key"), Node(ref r));
             case 13: return new ReplicaReadReply(r.I64("op id"), Node(ref r), r.Bool("ok"), OptionalValue(ref r), r.NullableString("error"));
             case 14: return new Forward(r.I64("op id"), Node(ref r), DecodeClientRequest(ref r));
             case 15: return new ForwardReply(r.I64("op id"), Node(ref r), DecodeClientReply(ref r));
@@ -159,8 +159,8 @@ public static class MessageCodec
             case 23: return new TransferTaskDone(Node(ref r), r.I64("transfer id"), r.I32("task index"));
             case 24: return new LeaveDone(Node(ref r));
             case 25: return new Heartbeat(Node(ref r));
-            case 30: return new JoinRequest(r.String("address"), r.I32("pid"));
-            case 31: return new JoinReply(Node(ref r), Config(ref r));
+            case 30: return new JoinRequest(r.String("address"), r.I32("pid"), Node(ref r));
+            case 31: return new JoinReply(Node(ref r), Config(ref r), r.Bool("restarted"), r.Bool("discard data"));
             case 32: return new ClientInitRequest();
             case 33: return new ClientInitReply(r.I64("client id"), Node(ref r), r.String("forwarder address"), Config(ref r));
             case 34: return new StatusRequest();
@@ -228,7 +228,7 @@ public static class MessageCodec
     {
         w.I32(c.ReplicationFactor); w.I32(c.ReadQuorum); w.I32(c.WriteQuorum); w.I32(c.TokensPerNode);
         w.I32(c.KeyBytesMax); w.I32(c.ValueBytesMax); w.I32(c.RequestTimeoutMs); w.I32(c.MembershipRetryMs);
-        w.I32(c.HeartbeatIntervalMs); w.I32(c.FailureTimeoutMs);
+        w.I32(c.HeartbeatIntervalMs); w.I32(c.FailureTimeoutMs); w.I32(c.RemoveAfterMs);
     }
 
     private static ClusterConfig Config(ref WireReader r)
@@ -245,6 +245,7 @@ public static class MessageCodec
             MembershipRetryMs = r.I32("membership retry"),
             HeartbeatIntervalMs = r.I32("heartbeat interval"),
             FailureTimeoutMs = r.I32("failure timeout"),
+            RemoveAfterMs = r.I32("removal delay"),
         };
         var errors = c.Validate();
         if (errors.Count > 0)

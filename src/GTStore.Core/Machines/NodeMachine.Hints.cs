@@ -1,0 +1,157 @@
+using GTStore.Core.Messages;
+
+namespace GTStore.Core;
+
+// Sloppy quorum and hinted handoff (DESIGN.md "Request path"; Dynamo section 4.6): a stand-in
+// keeps writes for an unreachable replica as hints and hands them back when it answers again.
+public sealed partial class NodeMachine
+{
+    /// <summary>Most hints one node holds; beyond it, stand-in writes are refused (the coordinator tries another).</summary>
+    public const int HintsMax = 1_000_000;
+
+    /// <summary>Most hints handed back per replica per round.</summary>
+    public const int HandoffBatchMax = 256;
+
+    private readonly Dictionary<NodeId, Dictionary<string, (byte[] Key, VersionedValue Value)>> _hints = [];
+    private readonly Dictionary<long, (NodeId Owner, string Key, Version Version, long SentAtMs)> _handoffs = [];
+    private readonly Dictionary<NodeId, long> _suspectUntilMs = [];
+    private long _lastHandoffMs;
+    private long _hintCount;
+
+    /// <summary>Writes held for unreachable replicas.</summary>
+    public long HintCount => _hintCount;
+
+    private long SloppyAfterMs => Math.Max(1, Config.RequestTimeoutMs / 4);
+
+    /// <summary>A peer that did not answer is avoided for a while; hearing from it clears that.</summary>
+    private void Suspect(NodeId node, long nowMs)
+    {
+        if (node != Self && node.IsNode)
+            _suspectUntilMs[node] = nowMs + Config.FailureTimeoutMs;
+    }
+
+    private bool IsSuspect(NodeId node, long nowMs) =>
+        _suspectUntilMs.TryGetValue(node, out var until) && until > nowMs;
+
+    private void HeardFrom(NodeId node) => _suspectUntilMs.Remove(node);
+
+    /// <summary>
+    /// The next node clockwise after the key's preference list that is not already used by this
+    /// request, preferring nodes not under suspicion; None when the ring has no one left.
+    /// </summary>
+    private NodeId NextStandIn(ulong hash, ICollection<NodeId> used, long nowMs)
+    {
+        var walk = Current.PreferenceList(hash, Current.NodeCount);
+        NodeId fallback = NodeId.None;
+        foreach (var node in walk.Skip(Config.ReplicationFactor))
+        {
+            if (used.Contains(node))
+                continue;
+            if (!IsSuspect(node, nowMs))
+                return node;
+            if (!fallback.IsNode)
+                fallback = node;
+        }
+        return fallback;
+    }
+
+    private static string HintKey(byte[] key) => Convert.ToBase64String(key);
+
+    private bool StoreHint(NodeId owner, byte[] key, VersionedValue value)
+    {
+        if (!_hints.TryGetValue(owner, out var byKey))
+            _hints[owner] = byKey = [];
+        var k = HintKey(key);
+        if (byKey.TryGetValue(k, out var held))
+        {
+            if (value.Version > held.Value.Version)
+                byKey[k] = (key, value);
+            return true;
+        }
+        if (_hintCount >= HintsMax)
+            return false;
+        byKey[k] = (key, value);
+        _hintCount++;
+        return true;
+    }
+
+    /// <summary>The latest version this node holds for a key as a stand-in, across all owners.</summary>
+    private VersionedValue? LatestHint(byte[] key)
+    {
+        VersionedValue? best = null;
+        var k = HintKey(key);
+        foreach (var byKey in _hints.Values)
+        {
+            if (byKey.TryGetValue(k, out var h) && (best is null || h.Value.Version > best.Value.Version))
+                best = h.Value;
+        }
+        return best;
+    }
+
+    private void OnHintedWrite(ReplicaWrite m)
+    {
+        _clock.Observe(m.Value.Version.Timestamp);
+        var ok = StoreHint(m.HintFor, m.Key, m.Value);
+        if (m.OpId > 0)
+            _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, ok, ok ? null : $"{Self} holds {HintsMax} hints already (limit)"));
+    }
+
+    private void OnHintedRead(ReplicaRead m)
+    {
+        var hash = KeyHash.Of(m.Key);
+        VersionedValue? own = IsReplica(hash) ? _store.Get(hash, m.Key) : null;
+        var hint = LatestHint(m.Key);
+        var latest = own is null ? hint : hint is null ? own : VersionedValue.Latest(own.Value, hint.Value);
+        _out.Send(m.From, new ReplicaReadReply(m.OpId, Self, true, latest, null));
+    }
+
+    /// <summary>Hands hints back to their replicas, a bounded batch per replica per round.</summary>
+    private void HandOffHints(long nowMs)
+    {
+        if (_hintCount == 0 || nowMs - _lastHandoffMs < Config.RequestTimeoutMs / 2)
+            return;
+        _lastHandoffMs = nowMs;
+        foreach (var (opId, h) in _handoffs.Where(kv => nowMs - kv.Value.SentAtMs > Config.RequestTimeoutMs).ToList())
+            _handoffs.Remove(opId);
+        var inFlight = _handoffs.Values.Select(h => (h.Owner, h.Key)).ToHashSet();
+        foreach (var (owner, byKey) in _hints)
+        {
+            if (IsSuspect(owner, nowMs))
+                continue;
+            foreach (var (k, (key, value)) in byKey.Where(kv => !inFlight.Contains((owner, kv.Key))).Take(HandoffBatchMax))
+            {
+                var opId = NextOpId();
+                _handoffs[opId] = (owner, k, value.Version, nowMs);
+                _out.Send(owner, new ReplicaWrite(opId, Self, key, value));
+            }
+        }
+    }
+
+    /// <summary>An answer to a handoff; false when the op was not a handoff.</summary>
+    private bool OnHandoffAck(long nowMs, ReplicaWriteAck m)
+    {
+        if (!_handoffs.Remove(m.OpId, out var h))
+            return false;
+        if (!_hints.TryGetValue(h.Owner, out var byKey) || !byKey.TryGetValue(h.Key, out var held))
+            return true;
+        if (!m.Ok && m.Error is { } error && error.Contains("not a replica", StringComparison.Ordinal))
+        {
+            // The ring moved on while the owner was away: give the write to the key's replicas now.
+            foreach (var replica in Current.PreferenceList(KeyHash.Of(held.Key), Config.ReplicationFactor))
+                _out.Send(replica, new ReplicaWrite(0, Self, held.Key, held.Value));
+        }
+        else if (!m.Ok)
+        {
+            Suspect(h.Owner, nowMs);
+            return true;
+        }
+        if (held.Value.Version == h.Version)
+        {
+            byKey.Remove(h.Key);
+            _hintCount--;
+            if (byKey.Count == 0)
+                _hints.Remove(h.Owner);
+        }
+        return true;
+    }
+}
