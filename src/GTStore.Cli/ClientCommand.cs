@@ -5,11 +5,12 @@ namespace GTStore.Cli;
 /// <summary><c>gtstore client --put K --val V | --get K | --delete K</c>: one request through the client library.</summary>
 public static class ClientCommand
 {
-    public static async Task<int> RunAsync(ClusterFile file, string? put, string? value, string? get, string? delete)
+    public static async Task<int> RunAsync(ClusterDirectory directory, string? put, string? value, string? get, string? delete)
     {
+        var file = directory.Require();
         try
         {
-            await using var client = await GTStoreClient.InitAsync(new ClientOptions(file.ManagerAddress)).ConfigureAwait(false);
+            await using var client = await GTStoreClient.InitAsync(Options(directory, file)).ConfigureAwait(false);
             if (put is not null)
             {
                 var written = await client.PutAsync(put, value!).ConfigureAwait(false);
@@ -47,4 +48,11 @@ public static class ClientCommand
             return 1;
         }
     }
+
+    /// <summary>The manager's address, and the nodes recorded in the cluster directory as fallbacks if it is down.</summary>
+    public static ClientOptions Options(ClusterDirectory directory, ClusterFile file) => new(file.ManagerAddress)
+    {
+        FallbackNodes = file.Nodes.Select(n => Node.NodeHost.ReadIdentity(directory.NodeDirectory(n.Slot))?.Address)
+            .OfType<string>().Distinct().ToList(),
+    };
 }

@@ -44,7 +44,7 @@ public sealed class Cluster(ClusterDirectory directory)
             ["manager", "--dir", Directory.ManagerDirectory, "--listen", listen,
              "--rep", Str(config.ReplicationFactor), "--read-quorum", Str(config.ReadQuorum),
              "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode),
-             "--failure-timeout-ms", Str(config.FailureTimeoutMs)],
+             "--failure-timeout-ms", Str(config.FailureTimeoutMs), "--remove-after-ms", Str(config.RemoveAfterMs)],
             Directory.ManagerLog);
         return (pid, await WaitForManagerAddressAsync(pid).ConfigureAwait(false));
     }
@@ -67,7 +67,7 @@ public sealed class Cluster(ClusterDirectory directory)
         var file = Directory.Require();
         if (!NodeId.TryParse(id, out var node))
             throw new CliException($"'{id}' is not a node id: use an id that 'gtstore status' lists, like server3", 2);
-        var launched = file.Nodes.FirstOrDefault(n => Node.NodeHost.ReadIdentity(Directory.NodeDirectory(n.Slot))?.Id == node)
+        var launched = LaunchedAs(file, node)
             ?? throw new CliException($"no node directory of {node} in {Directory.Root}", 1);
         var status = await Admin.StatusAsync(file.ManagerAddress).ConfigureAwait(false);
         if (status.Members.FirstOrDefault(m => m.Node == node) is { } member && Processes.IsGtstore(member.Pid))
@@ -105,6 +105,9 @@ public sealed class Cluster(ClusterDirectory directory)
         return launched;
     }
 
+    private LaunchedNode? LaunchedAs(ClusterFile file, NodeId node) =>
+        file.Nodes.FirstOrDefault(n => Node.NodeHost.ReadIdentity(Directory.NodeDirectory(n.Slot))?.Id == node);
+
     private int StartNodeProcess(ClusterFile file, int slot, string listen) =>
         Processes.StartDaemon(
             ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot), "--engine", file.Engine, "--fsync", file.Fsync],
@@ -139,7 +142,16 @@ public sealed class Cluster(ClusterDirectory directory)
     public async Task<MemberStatus> KillAsync(string id)
     {
         var file = Directory.Require();
-        var member = Admin.FindMember(await Admin.StatusAsync(file.ManagerAddress).ConfigureAwait(false), id);
+        MemberStatus member;
+        try
+        {
+            member = Admin.FindMember(await Admin.StatusAsync(file.ManagerAddress).ConfigureAwait(false), id);
+        }
+        catch (CliException) when (NodeId.TryParse(id, out var node) && LaunchedAs(file, node) is { } launched)
+        {
+            // The manager is down: the node's own directory says which process it is.
+            member = new MemberStatus(node, launched.Listen, launched.Pid, MemberState.Up, 0);
+        }
         if (!Processes.Signal(member.Pid, Processes.SigKill))
             throw new CliException($"{member.Node} (pid {member.Pid}) is not running", 1);
         await Processes.WaitExitAsync(member.Pid, TimeSpan.FromSeconds(10)).ConfigureAwait(false);

@@ -95,6 +95,7 @@ public static class Commands
         public Option<int?> WriteQuorum { get; } = new("--write-quorum") { Description = "W: replica acknowledgements per write (default: a majority of N)" };
         public Option<int> Tokens { get; } = new("--tokens") { Description = "V: tokens per node", DefaultValueFactory = _ => 3 };
         public Option<int> FailureTimeout { get; } = new("--failure-timeout-ms") { Description = "Silence after which the manager counts a node as down", DefaultValueFactory = _ => 2000 };
+        public Option<int> RemoveAfter { get; } = new("--remove-after-ms") { Description = "Time down after which a node is removed and its data re-replicated", DefaultValueFactory = _ => 60_000 };
 
         public void AddTo(Command c)
         {
@@ -103,6 +104,7 @@ public static class Commands
             c.Options.Add(WriteQuorum);
             c.Options.Add(Tokens);
             c.Options.Add(FailureTimeout);
+            c.Options.Add(RemoveAfter);
         }
 
         /// <summary>The config, or a usage error listing every invalid flag at once.</summary>
@@ -117,6 +119,7 @@ public static class Commands
                 WriteQuorum = r.GetValue(WriteQuorum) ?? Math.Min(majority, Math.Max(n, 1)),
                 TokensPerNode = r.GetValue(Tokens),
                 FailureTimeoutMs = r.GetValue(FailureTimeout),
+                RemoveAfterMs = r.GetValue(RemoveAfter),
             };
             var errors = extraErrors.Concat(config.Validate()).ToList();
             if (errors.Count > 0)
@@ -202,7 +205,7 @@ public static class Commands
                 throw new CliException("--put needs --val VALUE", 2);
             if (v is not null && p is null)
                 throw new CliException("--val goes with --put KEY", 2);
-            return await ClientCommand.RunAsync(DirOf(r).Require(), p, v, g, d).ConfigureAwait(false);
+            return await ClientCommand.RunAsync(DirOf(r), p, v, g, d).ConfigureAwait(false);
         });
         return command;
     }

@@ -14,6 +14,12 @@ public sealed record ClientOptions(string ManagerAddress)
 
     /// <summary>How many forwarders a request tries when the forwarder cannot be reached.</summary>
     public int Attempts { get; init; } = 3;
+
+    /// <summary>
+    /// Node addresses to use as forwarder when the manager cannot be reached (nodes keep serving
+    /// while the manager is down). Tried in order.
+    /// </summary>
+    public IReadOnlyList<string> FallbackNodes { get; init; } = [];
 }
 
 /// <summary>The answer to a read: <see cref="Found"/> with its value and version, and the coordinator that served it.</summary>
@@ -79,33 +85,66 @@ public sealed class GTStoreClient : IAsyncDisposable, IDisposable
         {
             if (_forwarder is not null && _forwarder != broken && !_forwarder.IsClosed)
                 return; // Another caller already moved to a working forwarder.
-            await using var manager = await FrameConnection.ConnectAsync(_options.ManagerAddress, null, ct).ConfigureAwait(false);
-            // The manager hands out forwarders round-robin: if one cannot be reached, the next ask gives another.
-            ClientInitReply init;
             FrameConnection connection;
-            for (var attempt = 1; ; attempt++)
+            try
             {
-                var reply = await RequestAsync(manager, new ClientInitRequest(), ct).ConfigureAwait(false);
-                if (reply is ErrorReply error)
-                    throw new GTStoreException(error.Message);
-                init = (ClientInitReply)reply;
-                try
-                {
-                    connection = await FrameConnection.ConnectAsync(init.ForwarderAddress, null, ct).ConfigureAwait(false);
-                    break;
-                }
-                catch (ConnectionClosedException) when (attempt < _options.Attempts)
-                {
-                }
+                connection = await ConnectThroughManagerAsync(ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ConnectionClosedException or TimeoutException && _options.FallbackNodes.Count > 0)
+            {
+                connection = await ConnectToFallbackAsync(e.Message, ct).ConfigureAwait(false);
             }
             if (_forwarder is not null)
                 await _forwarder.DisposeAsync().ConfigureAwait(false);
-            (_forwarder, ClientId, Forwarder, ForwarderAddress, _config) = (connection, init.ClientId, init.Forwarder, init.ForwarderAddress, init.Config);
+            _forwarder = connection;
         }
         finally
         {
             _reconnect.Release();
         }
+    }
+
+    /// <summary>The seed's init: the manager gives a client id and a forwarder (round-robin).</summary>
+    private async Task<FrameConnection> ConnectThroughManagerAsync(CancellationToken ct)
+    {
+        await using var manager = await FrameConnection.ConnectAsync(_options.ManagerAddress, null, ct).ConfigureAwait(false);
+        // If a forwarder cannot be reached, the next ask gives another.
+        for (var attempt = 1; ; attempt++)
+        {
+            var reply = await RequestAsync(manager, new ClientInitRequest(), ct).ConfigureAwait(false);
+            if (reply is ErrorReply error)
+                throw new GTStoreException(error.Message);
+            var init = (ClientInitReply)reply;
+            try
+            {
+                var connection = await FrameConnection.ConnectAsync(init.ForwarderAddress, null, ct).ConfigureAwait(false);
+                (ClientId, Forwarder, ForwarderAddress, _config) = (init.ClientId, init.Forwarder, init.ForwarderAddress, init.Config);
+                return connection;
+            }
+            catch (ConnectionClosedException) when (attempt < _options.Attempts)
+            {
+            }
+        }
+    }
+
+    /// <summary>The manager is unreachable: any node can forward, so use the first known one that answers.</summary>
+    private async Task<FrameConnection> ConnectToFallbackAsync(string managerProblem, CancellationToken ct)
+    {
+        var problems = new List<string> { $"manager: {managerProblem}" };
+        foreach (var address in _options.FallbackNodes)
+        {
+            try
+            {
+                var connection = await FrameConnection.ConnectAsync(address, null, ct).ConfigureAwait(false);
+                (Forwarder, ForwarderAddress) = (NodeId.None, address);
+                return connection;
+            }
+            catch (ConnectionClosedException e)
+            {
+                problems.Add(e.Message);
+            }
+        }
+        throw new GTStoreException("no forwarder reachable: " + string.Join("; ", problems));
     }
 
     private async Task<Message> RequestAsync(FrameConnection connection, Message request, CancellationToken ct)
