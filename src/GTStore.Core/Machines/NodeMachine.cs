@@ -63,6 +63,8 @@ public sealed partial class NodeMachine
             case ForwardReply m: OnForwardReply(m); break;
             case TransferBatch m: OnTransferBatch(m); break;
             case TransferBatchAck m: OnTransferBatchAck(nowMs, m); break;
+            case SyncDigest m: OnSyncDigest(m); break;
+            case SyncEntries m: OnSyncEntries(m); break;
             case RingUpdate m: OnRingUpdate(m); break;
             case StartTransfers m: OnStartTransfers(nowMs, m); break;
             case LeaveDone m when m.Node == Self: _out.Exit = true; break;
@@ -104,6 +106,7 @@ public sealed partial class NodeMachine
         ExpireOperations(nowMs);
         ResendTransfers(nowMs);
         HandOffHints(nowMs);
+        StartAntiEntropy(nowMs);
     }
 
     private bool IsReplica(ulong hash) =>

@@ -61,6 +61,18 @@ public sealed record TransferBatch(long TransferId, int TaskIndex, int Sequence,
 
 public sealed record TransferBatchAck(long TransferId, int TaskIndex, int Sequence, NodeId From) : Message;
 
+/// <summary>
+/// Anti-entropy, step 1: a replica's hash summary of one range (a two-level Merkle tree: the
+/// leaves are <see cref="AntiEntropy.Leaves"/> equal slices of the range).
+/// </summary>
+public sealed record SyncDigest(NodeId From, HashRange Range, IReadOnlyList<ulong> Leaves) : Message;
+
+/// <summary>
+/// Anti-entropy, steps 2 and 3: the entries of the slices that differ. The first answer
+/// (<paramref name="Final"/> false) asks the receiver to send its own entries of those slices back.
+/// </summary>
+public sealed record SyncEntries(NodeId From, HashRange Range, IReadOnlyList<int> Slices, IReadOnlyList<StoredEntry> Entries, bool Final) : Message;
+
 // ---- manager <-> node (one-way) --------------------------------------------------------------
 
 /// <summary>

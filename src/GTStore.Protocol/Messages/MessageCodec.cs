@@ -26,6 +26,8 @@ public static class MessageCodec
         ForwardReply => 15,
         TransferBatch => 16,
         TransferBatchAck => 17,
+        SyncDigest => 18,
+        SyncEntries => 19,
         RingUpdate => 20,
         RingAck => 21,
         StartTransfers => 22,
@@ -75,6 +77,21 @@ public static class MessageCodec
                 }
                 break;
             case TransferBatchAck m: w.I64(m.TransferId); w.I32(m.TaskIndex); w.I32(m.Sequence); Node(w, m.From); break;
+            case SyncDigest m:
+                Node(w, m.From); w.U64(m.Range.Start); w.U64(m.Range.End); w.I32(m.Leaves.Count);
+                foreach (var leaf in m.Leaves)
+                    w.U64(leaf);
+                break;
+            case SyncEntries m:
+                Node(w, m.From); w.U64(m.Range.Start); w.U64(m.Range.End); w.Bool(m.Final); w.I32(m.Slices.Count);
+                foreach (var slice in m.Slices)
+                    w.I32(slice);
+                w.I32(m.Entries.Count);
+                foreach (var e in m.Entries)
+                {
+                    w.U64(e.Hash); w.Bytes(e.Key); Value(w, e.Value);
+                }
+                break;
             case RingUpdate m: Config(w, m.Config); RingOf(w, m.Current); w.Bool(m.Pending is not null); if (m.Pending is not null) RingOf(w, m.Pending); break;
             case RingAck m: Node(w, m.From); w.I64(m.Epoch); w.I64(m.PendingEpoch); break;
             case StartTransfers m:
@@ -140,6 +157,31 @@ public static class MessageCodec
                 return new TransferBatch(id, index, sequence, from, entries, last);
             }
             case 17: return new TransferBatchAck(r.I64("transfer id"), r.I32("task index"), r.I32("sequence"), Node(ref r));
+            case 18:
+            {
+                var from = Node(ref r);
+                var range = new HashRange(r.U64("range start"), r.U64("range end"));
+                var count = r.Count("leaves", 8);
+                var leaves = new ulong[count];
+                for (var i = 0; i < count; i++)
+                    leaves[i] = r.U64("leaf");
+                return new SyncDigest(from, range, leaves);
+            }
+            case 19:
+            {
+                var from = Node(ref r);
+                var range = new HashRange(r.U64("range start"), r.U64("range end"));
+                var final = r.Bool("final");
+                var sliceCount = r.Count("slices", 4);
+                var slices = new int[sliceCount];
+                for (var i = 0; i < sliceCount; i++)
+                    slices[i] = r.I32("slice");
+                var count = r.Count("entries", 8 + 4 + 8 + 4 + 4);
+                var entries = new StoredEntry[count];
+                for (var i = 0; i < count; i++)
+                    entries[i] = new StoredEntry(r.U64("hash"), r.Bytes("key"), Value(ref r));
+                return new SyncEntries(from, range, slices, entries, final);
+            }
             case 20:
             {
                 var config = Config(ref r);
