@@ -12,7 +12,7 @@ public sealed class Cluster(ClusterDirectory directory)
     public ClusterDirectory Directory { get; } = directory;
 
     /// <summary>Starts the manager and <paramref name="nodes"/> nodes, and waits until all are up.</summary>
-    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport, string engine = "memory", string fsync = "always")
+    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport, string engine = "rocksdb", string fsync = "always")
     {
         if (Directory.Read() is { } existing && Processes.IsGtstore(existing.ManagerPid))
         {

@@ -17,7 +17,7 @@ public sealed record ClusterFile
     public required int ManagerPid { get; init; }
     public required ClusterConfig Config { get; init; }
     public required string SocketDirectory { get; init; }
-    public string Engine { get; init; } = "memory";
+    public string Engine { get; init; } = "rocksdb";
     public string Fsync { get; init; } = "always";
     public List<LaunchedNode> Nodes { get; init; } = [];
 }

@@ -142,7 +142,7 @@ public static class Commands
         return option;
     }
 
-    private static Option<string> EngineOption() => Choice("--engine", "Storage engine", "memory", "memory", "rocksdb");
+    private static Option<string> EngineOption() => Choice("--engine", "Storage engine", "rocksdb", "rocksdb", "memory");
 
     private static Option<string> FsyncOption() => Choice("--fsync", "When RocksDB syncs writes", "always", "always", "batch", "none");
 

@@ -7,7 +7,9 @@ internal enum RespCommandKind : byte
 {
     Get,
     Set,
+    SetNx,
     Del,
+    Unlink,
     Exists,
     MGet,
     MSet,
@@ -49,7 +51,10 @@ internal static class RespCommandTable
     [
         new(RespCommandKind.Get, "get", 2, 1, 1, 1),
         new(RespCommandKind.Set, "set", -3, 1, 1, 1, Writes: true),
+        new(RespCommandKind.SetNx, "setnx", 3, 1, 1, 1, Writes: true),
         new(RespCommandKind.Del, "del", -2, 1, -1, 1, Writes: true),
+        // UNLINK is DEL for us (nothing is freed in the background); clients such as StackExchange.Redis send it for deletes.
+        new(RespCommandKind.Unlink, "unlink", -2, 1, -1, 1, Writes: true),
         new(RespCommandKind.Exists, "exists", -2, 1, -1, 1),
         new(RespCommandKind.MGet, "mget", -2, 1, -1, 1),
         new(RespCommandKind.MSet, "mset", -3, 1, -1, 2, Writes: true),

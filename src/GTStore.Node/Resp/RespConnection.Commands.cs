@@ -40,7 +40,10 @@ internal sealed partial class RespConnection
             case RespCommandKind.Set:
                 StartSet(command);
                 break;
-            case RespCommandKind.Del:
+            case RespCommandKind.SetNx:
+                ReplyLater(SetNxAsync(command[1], command[2]), spec.Name);
+                break;
+            case RespCommandKind.Del or RespCommandKind.Unlink:
                 ReplyLater(DelAsync(command.Args), spec.Name);
                 break;
             case RespCommandKind.Exists:
@@ -194,6 +197,13 @@ internal sealed partial class RespConnection
         }
 
         return get ? RespReply.Bulk(old) : RespReply.Ok;
+    }
+
+    /// <summary>SETNX: SET NX answering 1 when it wrote and 0 when the key existed (not atomic either).</summary>
+    private async Task<RespReply> SetNxAsync(byte[] key, byte[] value)
+    {
+        var reply = await SetConditionalAsync(key, value, nx: true, xx: false, get: false).ConfigureAwait(false);
+        return reply.IsError ? reply : RespReply.Integer(reply.IsNull ? 0 : 1);
     }
 
     /// <summary>DEL: reads each distinct key, deletes those that exist, and counts the deletes.</summary>

@@ -43,6 +43,8 @@ internal readonly struct RespReply
 
     public bool IsError => _kind == Kind.Error;
 
+    public bool IsNull => _kind is Kind.NullBulk or Kind.NullArray;
+
     /// <summary>The text of an error reply, or null.</summary>
     public string? ErrorText => _kind == Kind.Error ? (string)_payload! : null;
 
