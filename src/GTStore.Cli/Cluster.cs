@@ -12,7 +12,7 @@ public sealed class Cluster(ClusterDirectory directory)
     public ClusterDirectory Directory { get; } = directory;
 
     /// <summary>Starts the manager and <paramref name="nodes"/> nodes, and waits until all are up.</summary>
-    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport, string engine = "rocksdb", string fsync = "always")
+    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport, string engine = "rocksdb", string fsync = "always", int respPortBase = 0)
     {
         if (Directory.Read() is { } existing && Processes.IsGtstore(existing.ManagerPid))
         {
@@ -27,7 +27,7 @@ public sealed class Cluster(ClusterDirectory directory)
         var (pid, address) = await StartManagerAsync(listen, config).ConfigureAwait(false);
         var file = new ClusterFile
         {
-            Transport = transport, ManagerAddress = address, ManagerPid = pid, Config = config, SocketDirectory = sockets, Engine = engine, Fsync = fsync,
+            Transport = transport, ManagerAddress = address, ManagerPid = pid, Config = config, SocketDirectory = sockets, Engine = engine, Fsync = fsync, RespPortBase = respPortBase,
         };
         Directory.Write(file);
         for (var i = 0; i < nodes; i++)
@@ -110,7 +110,8 @@ public sealed class Cluster(ClusterDirectory directory)
 
     private int StartNodeProcess(ClusterFile file, int slot, string listen) =>
         Processes.StartDaemon(
-            ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot), "--engine", file.Engine, "--fsync", file.Fsync],
+            ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot), "--engine", file.Engine, "--fsync", file.Fsync,
+             "--resp", $"127.0.0.1:{(file.RespPortBase == 0 ? 0 : file.RespPortBase + slot - 1)}"],
             Directory.NodeLog(slot));
 
     /// <summary>Starts a node and waits until the manager has it up; returns its member entry.</summary>

@@ -152,15 +152,20 @@ public static class Commands
         var transport = TransportOption();
         var engine = EngineOption();
         var fsync = FsyncOption();
+        var respPort = new Option<int>("--resp-port") { Description = "Redis protocol on 127.0.0.1: node i gets port BASE+i-1 (0: any free port each)", DefaultValueFactory = _ => 0 };
         var config = new ConfigOptions();
-        var command = new Command("start", "Start a manager and N nodes in the background, and wait until they serve") { nodes, transport, engine, fsync };
+        var command = new Command("start", "Start a manager and N nodes in the background, and wait until they serve") { nodes, transport, engine, fsync, respPort };
         config.AddTo(command);
         command.SetAction(async (r, _) =>
         {
             var count = r.GetValue(nodes);
-            var cfg = config.Read(r, count is < 1 or > Limits.NodesMax ? [$"--nodes must be 1..{Limits.NodesMax}, got {count}"] : []);
+            var basePort = r.GetValue(respPort);
+            var cfg = config.Read(r, [
+                .. count is < 1 or > Limits.NodesMax ? [$"--nodes must be 1..{Limits.NodesMax}, got {count}"] : Array.Empty<string>(),
+                .. basePort is < 0 or > 65535 - Limits.NodesMax ? [$"--resp-port must be 0 (any free port) or 1..{65535 - Limits.NodesMax}, got {basePort}"] : Array.Empty<string>(),
+            ]);
             var cluster = new Cluster(DirOf(r));
-            var file = await cluster.StartAsync(count, cfg, r.GetValue(transport)!, r.GetValue(engine)!, r.GetValue(fsync)!).ConfigureAwait(false);
+            var file = await cluster.StartAsync(count, cfg, r.GetValue(transport)!, r.GetValue(engine)!, r.GetValue(fsync)!, basePort).ConfigureAwait(false);
             Console.WriteLine($"cluster started in {cluster.Directory.Root}: manager at {file.ManagerAddress}, {count} nodes, " +
                               $"N={cfg.ReplicationFactor} R={cfg.ReadQuorum} W={cfg.WriteQuorum}, {cfg.TokensPerNode} tokens per node");
             if (count < cfg.ReplicationFactor)
@@ -247,9 +252,10 @@ public static class Commands
         var data = new Option<string>("--data") { Description = "This node's data directory", Required = true };
         var engine = EngineOption();
         var fsync = FsyncOption();
-        var command = new Command("node", "Run a storage node daemon (started for you by 'start' and 'add-node')") { manager, listen, data, engine, fsync };
+        var resp = new Option<string?>("--resp") { Description = "Serve the Redis protocol at host:port (port 0: any free port)" };
+        var command = new Command("node", "Run a storage node daemon (started for you by 'start' and 'add-node')") { manager, listen, data, engine, fsync, resp };
         command.SetAction((r, _) => Daemons.RunNodeAsync(r.GetValue(manager)!, r.GetValue(listen)!, r.GetValue(data)!,
-            r.GetValue(engine)!, Enum.Parse<Storage.FsyncMode>(r.GetValue(fsync)!, ignoreCase: true)));
+            r.GetValue(engine)!, Enum.Parse<Storage.FsyncMode>(r.GetValue(fsync)!, ignoreCase: true), r.GetValue(resp)));
         return command;
     }
 }

@@ -42,7 +42,7 @@ public static class Daemons
         return host.Faulted.IsFaulted ? 1 : 0;
     }
 
-    public static async Task<int> RunNodeAsync(string managerAddress, string listen, string dataDirectory, string engine, Storage.FsyncMode fsync)
+    public static async Task<int> RunNodeAsync(string managerAddress, string listen, string dataDirectory, string engine, Storage.FsyncMode fsync, string? resp)
     {
         using var logs = Logs();
         var terminated = TerminationAsync(out var registrations);
@@ -51,7 +51,7 @@ public static class Daemons
         NodeHost host;
         try
         {
-            host = await NodeHost.StartAsync(new NodeOptions(managerAddress, listen, dataDirectory) { Engine = engine, Fsync = fsync }, logs, cancel.Token).ConfigureAwait(false);
+            host = await NodeHost.StartAsync(new NodeOptions(managerAddress, listen, dataDirectory) { Engine = engine, Fsync = fsync, RespAddress = resp }, logs, cancel.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

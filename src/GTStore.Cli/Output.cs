@@ -29,6 +29,8 @@ public static class Output
                 ["tokens"] = n.Member.Tokens,
                 ["keys"] = n.Stats?.KeyCount,
                 ["engine"] = n.Stats?.Engine,
+                ["hints"] = n.Stats?.Hints,
+                ["resp"] = string.IsNullOrEmpty(n.Stats?.Resp) ? null : n.Stats.Resp,
             }).ToArray()),
         };
         return json.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
@@ -40,13 +42,14 @@ public static class Output
         AnsiConsole.MarkupLine($"manager pid {file.ManagerPid} at [bold]{Markup.Escape(file.ManagerAddress)}[/]  " +
                                $"N={c.ReplicationFactor} R={c.ReadQuorum} W={c.WriteQuorum} V={c.TokensPerNode}  epoch {status.Epoch}" +
                                (status.InTransition ? "  [yellow](membership change in progress)[/]" : ""));
-        var table = new Table().AddColumns("id", "pid", "address", "state", "tokens", "keys");
+        var table = new Table().AddColumns("id", "pid", "address", "state", "tokens", "keys", "resp");
         foreach (var n in nodes)
         {
             var state = n.State == "up" ? "[green]up[/]" : $"[yellow]{n.State}[/]";
             table.AddRow(n.Member.Node.ToString(), n.Member.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 Markup.Escape(n.Member.Address), state, n.Member.Tokens.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                n.Stats?.KeyCount.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-");
+                n.Stats?.KeyCount.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-",
+                string.IsNullOrEmpty(n.Stats?.Resp) ? "-" : n.Stats.Resp);
         }
         AnsiConsole.Write(table);
         if (nodes.Count < c.ReplicationFactor)

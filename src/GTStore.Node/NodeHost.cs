@@ -14,6 +14,9 @@ public sealed record NodeOptions(string ManagerAddress, string ListenAddress, st
     /// <summary>"memory" or "rocksdb".</summary>
     public string Engine { get; init; } = "memory";
 
+    /// <summary>Where to serve the Redis protocol ("127.0.0.1:PORT", port 0 for any), or null for nowhere.</summary>
+    public string? RespAddress { get; init; }
+
     /// <summary>For the RocksDB engine: when writes are synced to disk.</summary>
     public FsyncMode Fsync { get; init; } = FsyncMode.Always;
 
@@ -38,6 +41,7 @@ public sealed class NodeHost : IAsyncDisposable
     private readonly PeerSender _sender;
     private MachineLoop? _loop;
     private FrameListener? _listener;
+    private Resp.RespServer? _resp;
     private long _loggedEpoch = -1;
 
     private NodeHost(NodeOptions options, IStorageEngine engine, ILogger logger)
@@ -107,6 +111,18 @@ public sealed class NodeHost : IAsyncDisposable
             System.Text.Encoding.UTF8.GetBytes($"{reply.Node}\n{_listener.Address}\n"));
         await _loop.PostAsync(_ => _machine.OnJoined(reply.Node, reply.Config)).ConfigureAwait(false);
         HostLog.Joined(_logger, reply.Node.ToString());
+        if (_options.RespAddress is { } resp)
+        {
+            _resp = Resp.RespServer.Start(resp, new Resp.RespBackend
+            {
+                Execute = ExecuteAsync,
+                Stats = StatsAsync,
+                KeyBytesMax = reply.Config.KeyBytesMax,
+                ValueBytesMax = reply.Config.ValueBytesMax,
+                NodeId = reply.Node.ToString(),
+            }, _logger);
+            HostLog.Listening(_logger, "resp", _resp.Address);
+        }
     }
 
     private async Task<JoinReply> JoinAsync(NodeId previousId, CancellationToken ct)
@@ -151,9 +167,11 @@ public sealed class NodeHost : IAsyncDisposable
     {
         var completion = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
         var handle = _replies.RegisterLocal(completion);
-        await _loop!.PostAsync(_ => _outbox.Reply(handle, _machine.Stats())).ConfigureAwait(false);
+        await _loop!.PostAsync(_ => _outbox.Reply(handle, Stats())).ConfigureAwait(false);
         return (NodeStatsReply)await completion.Task.WaitAsync(ct).ConfigureAwait(false);
     }
+
+    private NodeStatsReply Stats() => _machine.Stats() with { Resp = _resp?.Address ?? "" };
 
     private void Post(Action<long, NodeMachine> input)
     {
@@ -173,7 +191,7 @@ public sealed class NodeHost : IAsyncDisposable
                 break;
             case NodeStatsRequest when frame.RequestId != 0:
                 var statsHandle = _replies.Register(connection, frame.RequestId);
-                await loop.PostAsync(_ => _outbox.Reply(statsHandle, _machine.Stats())).ConfigureAwait(false);
+                await loop.PostAsync(_ => _outbox.Reply(statsHandle, Stats())).ConfigureAwait(false);
                 break;
             default:
                 await loop.PostAsync(now => _machine.OnMessage(now, message)).ConfigureAwait(false);
@@ -210,6 +228,8 @@ public sealed class NodeHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_resp is not null)
+            await _resp.DisposeAsync().ConfigureAwait(false);
         if (_listener is not null)
             await _listener.DisposeAsync().ConfigureAwait(false);
         if (_loop is not null)

@@ -46,7 +46,7 @@ public sealed partial class NodeMachine
     }
 
     public NodeStatsReply Stats() =>
-        new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name);
+        new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount);
 
     /// <summary>A message from another node or the manager.</summary>
     public void OnMessage(long nowMs, Message message)

@@ -33,7 +33,8 @@ public sealed record ClientReply(ReplyStatus Status, NodeId Coordinator, Version
 /// <summary>Ask a node for its own view (status, tests).</summary>
 public sealed record NodeStatsRequest : Message;
 
-public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Epoch, bool InTransition, string Engine) : Message;
+/// <param name="Resp">The node's Redis-protocol address, or "" when it serves none.</param>
+public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Epoch, bool InTransition, string Engine, long Hints = 0, string Resp = "") : Message;
 
 // ---- node <-> node (one-way) -----------------------------------------------------------------
 

@@ -5,7 +5,7 @@ namespace GTStore.Node.Resp;
 /// <summary>Source-generated log messages of the RESP server.</summary>
 internal static partial class RespLog
 {
-    [LoggerMessage(EventId = 401, Level = LogLevel.Information, Message = "RESP server listening on {Address}")]
+    [LoggerMessage(EventId = 401, Level = LogLevel.Debug, Message = "RESP server listening on {Address}")]
     public static partial void Listening(ILogger logger, string address);
 
     [LoggerMessage(EventId = 402, Level = LogLevel.Debug, Message = "RESP client {Id} ({Remote}) closed: {Reason}")]

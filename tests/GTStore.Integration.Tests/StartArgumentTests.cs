@@ -1,0 +1,51 @@
+using Xunit.Abstractions;
+
+namespace GTStore.Integration.Tests;
+
+/// <summary><c>gtstore start</c> validates its flags before it starts anything.</summary>
+[Collection(ProcessesCollection.Name)]
+public sealed class StartArgumentTests(ITestOutputHelper output)
+{
+    // STYLE.md "Code": "Configuration is validated before anything starts ... naming the flag and
+    // the allowed range ("--rep must be 1..7, got 0"). Usage errors exit 2."
+    [Fact(Timeout = 60_000)]
+    public async Task Start_with_zero_replicas_exits_2_naming_the_rep_flag()
+    {
+        await using var cluster = TestCluster.Create(output);
+        var result = await cluster.RunAsync("start", "--nodes", "1", "--rep", "0");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--rep", result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(cluster.Dir, "cluster.json")), "a cluster was started despite the bad flag");
+        cluster.Passed();
+    }
+
+    // STYLE.md "Code": usage errors name the flag and the allowed values, and exit 2.
+    [Fact(Timeout = 60_000)]
+    public async Task Start_with_an_unknown_transport_exits_2_naming_the_allowed_transports()
+    {
+        await using var cluster = TestCluster.Create(output);
+        var result = await cluster.RunAsync("start", "--nodes", "1", "--rep", "1", "--transport", "foo");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("uds or tcp", result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(cluster.Dir, "cluster.json")), "a cluster was started despite the bad flag");
+        cluster.Passed();
+    }
+
+    // DESIGN.md "Processes": start "starts a local cluster ... under a cluster directory"; a
+    // second start on a directory whose cluster still runs must not start a second manager over it.
+    [Fact(Timeout = 120_000)]
+    public async Task Start_refuses_a_directory_whose_cluster_still_runs()
+    {
+        await using var cluster = await TestCluster.StartAsync(output, "--nodes", "1", "--rep", "1");
+        var before = await cluster.StatusAsync();
+
+        var again = await cluster.RunAsync("start", "--nodes", "1", "--rep", "1");
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains("still running", again.Stderr, StringComparison.Ordinal);
+
+        var after = await cluster.StatusAsync();
+        Assert.Equal(before["manager"]!["pid"]!.GetValue<int>(), after["manager"]!["pid"]!.GetValue<int>());
+        Assert.True(TestCluster.Settled(after, 1), $"the running cluster changed: {after.ToJsonString()}");
+        cluster.Passed();
+    }
+}
