@@ -60,6 +60,8 @@ public static class Daemons
         await using (host)
         {
             await Task.WhenAny(terminated, host.Left, host.Faulted).ConfigureAwait(false);
+            if (host.Left.IsCompleted)
+                await host.DrainAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         foreach (var r in registrations)
             r.Dispose();

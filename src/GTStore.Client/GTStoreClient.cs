@@ -226,6 +226,12 @@ public sealed class GTStoreClient : IAsyncDisposable, IDisposable
             try
             {
                 var reply = await RequestAsync(connection, request, ct).ConfigureAwait(false);
+                if (reply is ClientReply { Status: ReplyStatus.Moved } && attempt < _options.Attempts)
+                {
+                    // The forwarder left the cluster and did nothing: find another and resend.
+                    await ReinitAsync(connection, ct).ConfigureAwait(false);
+                    continue;
+                }
                 return reply as ClientReply ?? throw new GTStoreException(reply is ErrorReply e ? e.Message : $"unexpected reply {reply.GetType().Name}");
             }
             catch (Exception e) when (e is ConnectionClosedException or TimeoutException or IOException)

@@ -63,6 +63,23 @@ public sealed class NodeHost : IAsyncDisposable
     /// <summary>Faults if the node's loop failed.</summary>
     public Task Faulted => _loop?.Completion ?? Task.CompletedTask;
 
+    /// <summary>
+    /// After leaving, waits (bounded) until the requests in flight are answered, so clients see
+    /// answers rather than closed connections; new ones are answered "moved".
+    /// </summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            var idle = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            await _loop!.PostAsync(_ => idle.TrySetResult(_machine.OperationsInFlight == 0 && _replies.Pending == 0)).ConfigureAwait(false);
+            if (await idle.Task.ConfigureAwait(false))
+                return;
+            await Task.Delay(20).ConfigureAwait(false); // Poll the loop: in-flight requests finish on their own timers.
+        }
+    }
+
     public static async Task<NodeHost> StartAsync(NodeOptions options, ILoggerFactory logs, CancellationToken ct)
     {
         Directory.CreateDirectory(options.DataDirectory);

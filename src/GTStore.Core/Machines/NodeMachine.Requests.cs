@@ -95,6 +95,8 @@ public sealed partial class NodeMachine
     /// <summary>Why this node cannot take the request now, or null.</summary>
     private ClientReply? Refusal(ClientRequest request)
     {
+        if (HasLeft)
+            return new ClientReply(ReplyStatus.Moved, Self, null, $"{Self} has left the cluster; ask the manager for another forwarder");
         if (!Self.IsNode)
             return Failed("this node has not joined the cluster yet");
         var n = Config.ReplicationFactor;

@@ -35,6 +35,9 @@ public sealed partial class NodeMachine
 
     public IStorageEngine Store => _store;
 
+    /// <summary>The node handed off its data and left; it only finishes what is in flight.</summary>
+    public bool HasLeft { get; private set; }
+
     /// <summary>The manager accepted this node and gave it its id.</summary>
     public void OnJoined(NodeId self, ClusterConfig config)
     {
@@ -67,7 +70,10 @@ public sealed partial class NodeMachine
             case SyncEntries m: OnSyncEntries(m); break;
             case RingUpdate m: OnRingUpdate(m); break;
             case StartTransfers m: OnStartTransfers(nowMs, m); break;
-            case LeaveDone m when m.Node == Self: _out.Exit = true; break;
+            case LeaveDone m when m.Node == Self:
+                HasLeft = true;
+                _out.Exit = true;
+                break;
             default: break; // Unknown or misrouted messages are dropped; the sender's timeout covers them.
         }
     }

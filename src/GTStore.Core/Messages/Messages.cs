@@ -25,6 +25,8 @@ public enum ReplyStatus : byte
     Unknown = 3,
     /// <summary>The request was malformed or too large; never retried.</summary>
     Invalid = 4,
+    /// <summary>This node has left the cluster and did nothing: ask the manager for another forwarder and resend.</summary>
+    Moved = 5,
 }
 
 /// <summary>Answer to a <see cref="ClientRequest"/>, naming the coordinator that served it.</summary>

@@ -68,6 +68,12 @@ public sealed class WriteQuorum
         return open < need ? QuorumState.Impossible : QuorumState.Waiting;
     }
 
-    public string Describe() =>
-        $"{_acked.Count} of {TargetCount} replicas acknowledged, write quorum {_required}";
+    /// <summary>The acknowledgements per ring, so a shortfall in either ring shows.</summary>
+    public string Describe()
+    {
+        var current = $"{_current.Count(_acked.Contains)} of {_current.Length} replicas acknowledged, write quorum {_required}";
+        return _pending is null
+            ? current
+            : $"{current}; during the ring change also {_pending.Count(_acked.Contains)} of {_pending.Length} replicas of the pending ring";
+    }
 }

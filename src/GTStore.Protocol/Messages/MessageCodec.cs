@@ -232,8 +232,8 @@ public static class MessageCodec
     private static ClientReply DecodeClientReply(ref WireReader r)
     {
         var status = r.Byte("status");
-        if (status > (byte)ReplyStatus.Invalid)
-            throw new ProtocolException($"reply status must be 0..{(byte)ReplyStatus.Invalid}, got {status}");
+        if (status > (byte)ReplyStatus.Moved)
+            throw new ProtocolException($"reply status must be 0..{(byte)ReplyStatus.Moved}, got {status}");
         return new ClientReply((ReplyStatus)status, Node(ref r), OptionalValue(ref r), r.NullableString("error"));
     }
 

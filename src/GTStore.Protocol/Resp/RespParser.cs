@@ -63,18 +63,45 @@ public sealed class RespParser
     /// </summary>
     public bool TryReadCommand(ref SequenceReader<byte> reader, out RespCommand command)
     {
+        var progress = default(RespParseProgress);
+        return TryReadCommand(ref reader, out command, ref progress);
+    }
+
+    /// <summary>
+    /// As <see cref="TryReadCommand(ref SequenceReader{byte}, out RespCommand)"/>, but remembers in
+    /// <paramref name="progress"/> how much of a partly arrived request was already checked, so
+    /// that a connection receiving one large request in many reads checks each byte once rather
+    /// than once per read. Pass the same value with a reader at the same request until it returns
+    /// true or throws; it is reset then.
+    /// </summary>
+    public bool TryReadCommand(ref SequenceReader<byte> reader, out RespCommand command, ref RespParseProgress progress)
+    {
         command = default;
         if (!reader.TryPeek(out byte first))
         {
             return false;
         }
 
-        return first == (byte)'*'
-            ? TryReadMultiBulk(ref reader, out command)
-            : TryReadInline(ref reader, out command);
+        try
+        {
+            bool complete = first == (byte)'*'
+                ? TryReadMultiBulk(ref reader, out command, ref progress)
+                : TryReadInline(ref reader, out command);
+            if (complete)
+            {
+                progress = default;
+            }
+
+            return complete;
+        }
+        catch (ProtocolException)
+        {
+            progress = default;
+            throw;
+        }
     }
 
-    private bool TryReadMultiBulk(ref SequenceReader<byte> reader, out RespCommand command)
+    private bool TryReadMultiBulk(ref SequenceReader<byte> reader, out RespCommand command, ref RespParseProgress progress)
     {
         command = default;
         var probe = reader;
@@ -96,7 +123,7 @@ public sealed class RespParser
         }
 
         var elements = probe;
-        if (!TryScanBulks(ref probe, reader.Consumed, count))
+        if (!TryScanBulks(ref probe, reader.Consumed, count, ref progress))
         {
             return false;
         }
@@ -119,12 +146,21 @@ public sealed class RespParser
 
     /// <summary>
     /// Walks <paramref name="count"/> bulk strings without copying them: true when all have
-    /// arrived and are well formed. Keeps re-reads of a partly arrived request cheap.
+    /// arrived and are well formed. Starts after the bulks <paramref name="progress"/> says were
+    /// already checked, and records the ones checked now.
     /// </summary>
-    private bool TryScanBulks(ref SequenceReader<byte> probe, long requestStart, long count)
+    private bool TryScanBulks(ref SequenceReader<byte> probe, long requestStart, long count, ref RespParseProgress progress)
     {
-        for (long i = 0; i < count; i++)
+        long first = 0;
+        if (progress.CheckedArgs > 0 && progress.CheckedArgs < count && progress.CheckedBytes > probe.Consumed - requestStart)
         {
+            probe.Advance(progress.CheckedBytes - (probe.Consumed - requestStart));
+            first = progress.CheckedArgs;
+        }
+
+        for (long i = first; i < count; i++)
+        {
+            progress = new RespParseProgress(i, probe.Consumed - requestStart);
             if (!probe.TryRead(out byte marker))
             {
                 return false;
