@@ -64,6 +64,7 @@ public static class Commands
             return 0;
         }));
         root.Subcommands.Add(Demo());
+        root.Subcommands.Add(BenchCommand.Build());
         root.Subcommands.Add(ManagerDaemon());
         root.Subcommands.Add(NodeDaemon());
         return root;

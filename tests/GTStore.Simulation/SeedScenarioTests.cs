@@ -14,22 +14,7 @@ public sealed class SeedScenarioTests
 {
     private static readonly int[] FixedSeeds = [1, 2, 3, 42, 1234, 99_991];
 
-    public static TheoryData<int> Seeds()
-    {
-        var data = new TheoryData<int>();
-        if (Environment.GetEnvironmentVariable("GTSTORE_SIM_SEED") is { } replay && int.TryParse(replay, out var s))
-        {
-            data.Add(s);
-            return data;
-        }
-        foreach (var seed in FixedSeeds)
-            data.Add(seed);
-        // A short random batch; a failure prints the seed to replay.
-        var batch = new System.Random();
-        for (var i = 0; i < 2; i++)
-            data.Add(batch.Next(100_000, int.MaxValue));
-        return data;
-    }
+    public static TheoryData<int> Seeds() => SimSeeds.With(FixedSeeds);
 
     [Theory]
     [MemberData(nameof(Seeds))]

@@ -49,6 +49,7 @@ internal sealed partial class RespConnection
     private readonly List<RespCommand> _batch = [];
     private readonly List<Pending> _pending = [];
     private readonly Dictionary<byte[], bool> _inFlightKeys = new(ByteArrayComparer.Instance);
+    private RespParseProgress _parseProgress;
 
     public RespConnection(RespServer server, Socket socket, long id)
     {
@@ -213,7 +214,7 @@ internal sealed partial class RespConnection
         var reader = new SequenceReader<byte>(buffer);
         try
         {
-            while (_batch.Count < BatchCommandsMax && _server.Parser.TryReadCommand(ref reader, out var command))
+            while (_batch.Count < BatchCommandsMax && _server.Parser.TryReadCommand(ref reader, out var command, ref _parseProgress))
             {
                 if (!command.IsEmpty)
                 {

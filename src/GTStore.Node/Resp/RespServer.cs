@@ -205,8 +205,19 @@ public sealed class RespServer : IAsyncDisposable
             return;
         }
 
-        socket.NoDelay = true;
-        var connection = new RespConnection(this, socket, Interlocked.Increment(ref _lastClientId));
+        RespConnection connection;
+        try
+        {
+            socket.NoDelay = true;
+            connection = new RespConnection(this, socket, Interlocked.Increment(ref _lastClientId));
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // The client left between accept and setup.
+            socket.Dispose();
+            return;
+        }
+
         _connections.TryAdd(connection, 0);
         _ = RunAsync(connection);
         if (Volatile.Read(ref _disposing) != 0)

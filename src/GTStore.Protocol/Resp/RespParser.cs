@@ -4,8 +4,8 @@ namespace GTStore.Protocol.Resp;
 
 /// <summary>
 /// Reads Redis requests (RESP2): multibulk arrays of bulk strings (<c>*2\r\n$3\r\nGET\r\n$1\r\nk\r\n</c>),
-/// as every client library sends, and inline commands (<c>PING\r\n</c>), as telnet and
-/// <c>redis-cli</c> in some modes send, split on spaces with Redis's quoting rules.
+/// as every client library sends, and inline commands (<c>PING\r\n</c>), as people type them
+/// into telnet or nc, split on spaces with Redis's quoting rules.
 /// Immutable and thread-safe: one instance serves every connection.
 /// </summary>
 /// <remarks>
@@ -152,15 +152,16 @@ public sealed class RespParser
     private bool TryScanBulks(ref SequenceReader<byte> probe, long requestStart, long count, ref RespParseProgress progress)
     {
         long first = 0;
-        if (progress.CheckedArgs > 0 && progress.CheckedArgs < count && progress.CheckedBytes > probe.Consumed - requestStart)
+        long skip = progress.CheckedBytes - (probe.Consumed - requestStart);
+        if (progress.Count == count && progress.CheckedArgs > 0 && skip > 0 && probe.Remaining >= skip)
         {
-            probe.Advance(progress.CheckedBytes - (probe.Consumed - requestStart));
+            probe.Advance(skip);
             first = progress.CheckedArgs;
         }
 
         for (long i = first; i < count; i++)
         {
-            progress = new RespParseProgress(i, probe.Consumed - requestStart);
+            progress = new RespParseProgress(count, i, probe.Consumed - requestStart);
             if (!probe.TryRead(out byte marker))
             {
                 return false;
