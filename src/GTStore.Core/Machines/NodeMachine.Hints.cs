@@ -113,6 +113,7 @@ public sealed partial class NodeMachine
         _lastHandoffMs = nowMs;
         foreach (var (opId, h) in _handoffs.Where(kv => nowMs - kv.Value.SentAtMs > Config.RequestTimeoutMs).ToList())
             _handoffs.Remove(opId);
+        RehomeOrphanedHints();
         var inFlight = _handoffs.Values.Select(h => (h.Owner, h.Key)).ToHashSet();
         foreach (var (owner, byKey) in _hints)
         {
@@ -123,6 +124,34 @@ public sealed partial class NodeMachine
                 var opId = NextOpId();
                 _handoffs[opId] = (owner, k, value.Version, nowMs);
                 _out.Send(owner, new ReplicaWrite(opId, Self, key, value));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Hints for a node that is no longer a member (removed after a permanent failure, or left)
+    /// can never be handed to it: they become hints for the key's current replicas, which take
+    /// them through the normal acknowledged handoff (this node stores its own share directly).
+    /// </summary>
+    private void RehomeOrphanedHints()
+    {
+        if (Pending is not null)
+            return; // Membership is changing; wait until the ring is committed.
+        foreach (var owner in _hints.Keys.Where(o => !Current.Contains(o)).ToList())
+        {
+            var byKey = _hints[owner];
+            _hints.Remove(owner);
+            _hintCount -= byKey.Count;
+            foreach (var (key, value) in byKey.Values)
+            {
+                var hash = KeyHash.Of(key);
+                foreach (var replica in Current.PreferenceList(hash, Config.ReplicationFactor))
+                {
+                    if (replica == Self)
+                        TryStore(hash, key, value);
+                    else
+                        StoreHint(replica, key, value);
+                }
             }
         }
     }

@@ -55,7 +55,61 @@ public static class TokenAllocator
             load[node] = load.GetValueOrDefault(node) + amount;
             taken += amount;
         }
-        return ring.With(epoch, tokens, members);
+        return ring.With(epoch, Smooth(tokens), members);
+    }
+
+    /// <summary>DESIGN.md's goal for primary ownership max/mean; above it, the ring is smoothed.</summary>
+    public const double BalanceGoal = 1.10;
+
+    /// <summary>Primary ownership max/mean that smoothing aims for, with margin below the goal.</summary>
+    public const double BalanceTarget = 1.05;
+
+    /// <summary>Most passes of <see cref="Smooth"/> over the ring.</summary>
+    public const int SmoothPassesMax = 200;
+
+    /// <summary>
+    /// With few tokens per node, new tokens alone cannot relieve every overloaded node (V new tokens
+    /// take from at most V donors), so a join or leave can leave max/mean above the 1.10 goal. Only
+    /// then, smoothing moves boundaries between neighbouring tokens of different owners, halving
+    /// the two owners' load difference each time, until max/mean reaches <see cref="BalanceTarget"/>.
+    /// Every node keeps its tokens and only positions shift, so the extra data moved is about the
+    /// imbalance removed; within the goal, existing tokens stay where they are (Dynamo 4.2).
+    /// </summary>
+    private static List<Token> Smooth(List<Token> tokens)
+    {
+        if (tokens.Count < 2)
+            return tokens;
+        tokens = [.. tokens.OrderBy(t => t.Position)];
+        var load = Loads(tokens);
+        var mean = (double)RingWidth / load.Count;
+        if ((double)load.Values.Max() / mean <= BalanceGoal)
+            return tokens;
+        for (var pass = 0; pass < SmoothPassesMax && (double)load.Values.Max() / mean > BalanceTarget; pass++)
+        {
+            for (var i = 0; i < tokens.Count; i++)
+            {
+                var j = (i + 1) % tokens.Count;
+                var (here, next) = (tokens[i], tokens[j]);
+                if (here.Owner == next.Owner)
+                    continue;
+                var start = tokens[i == 0 ? tokens.Count - 1 : i - 1].Position;
+                var arc = (Int128)Width(tokens, i);
+                var both = arc + (Int128)Width(tokens, j);
+                var delta = ((Int128)load[here.Owner] - (Int128)load[next.Owner]) / 2;
+                var wanted = Int128.Clamp(arc - delta, 1, both - 1);
+                if (wanted == arc)
+                    continue;
+                var position = unchecked(start + (ulong)(UInt128)wanted);
+                // Keep positions unique: never land on another token.
+                if (tokens.Any(t => t.Position == position))
+                    continue;
+                tokens[i] = here with { Position = position };
+                load[here.Owner] = (UInt128)((Int128)load[here.Owner] + wanted - arc);
+                load[next.Owner] = (UInt128)((Int128)load[next.Owner] - (wanted - arc));
+            }
+            tokens = [.. tokens.OrderBy(t => t.Position)];
+        }
+        return tokens;
     }
 
     /// <summary>
@@ -86,7 +140,7 @@ public static class TokenAllocator
             tokens[i] = tokens[i] with { Owner = heir };
             load[heir] += Width(tokens, i);
         }
-        return ring.With(epoch, tokens, members);
+        return ring.With(epoch, Smooth([.. tokens]), members);
     }
 
     private static Dictionary<NodeId, UInt128> Loads(IReadOnlyList<Token> tokens)
