@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Side-by-side redis-benchmark of (a) GTStore, 7 nodes, N=3 R=2 W=2, (b) a Redis Cluster of 6
+# servers (3 masters + 3 replicas) and (c) one Redis server, all on loopback, with the same
+# parameters, interleaved, median of ROUNDS runs each. Prints ops/s and GTStore / Redis Cluster
+# ratios. Bounded: every run has a fixed request count; every process started here is stopped by
+# pid on exit.
+#
+#   bench/compare-redis.sh               # ROUNDS=3, N_P1=50000, N_P16=200000
+#   ROUNDS=5 N_P1=100000 bench/compare-redis.sh
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+rounds="${ROUNDS:-3}"
+n_p1="${N_P1:-50000}"
+n_p16="${N_P16:-200000}"
+out="${OUT:-$here/bench/results}"
+mkdir -p "$out"
+
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  echo "installing redis-server and redis-tools"
+  apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+
+work="$(mktemp -d /tmp/gtstore-compare-XXXXXX)"
+pids=()
+cleanup() {
+  "$here/gtstore" stop --dir "$work/gtstore" >/dev/null 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+gt_port=7400; cluster_base=7500; single_port=7600
+
+echo "== starting GTStore: 7 nodes, N=3 R=2 W=2 (RESP on $gt_port..$((gt_port + 6)))"
+"$here/gtstore" start --dir "$work/gtstore" --nodes 7 --rep 3 --read-quorum 2 --write-quorum 2 --resp-port "$gt_port" >/dev/null
+
+echo "== starting a Redis Cluster: 6 servers (3 masters + 3 replicas) on $cluster_base..$((cluster_base + 5))"
+for i in 0 1 2 3 4 5; do
+  port=$((cluster_base + i)); dir="$work/redis-$port"; mkdir -p "$dir"
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --cluster-enabled yes --cluster-config-file nodes.conf \
+    --save "" --appendonly no --daemonize no --protected-mode no >"$dir/log" 2>&1 &
+  pids+=($!)
+done
+echo "== starting one Redis server on $single_port"
+mkdir -p "$work/redis-single"
+redis-server --port "$single_port" --bind 127.0.0.1 --dir "$work/redis-single" --save "" --appendonly no --daemonize no >"$work/redis-single/log" 2>&1 &
+pids+=($!)
+
+wait_ping() { for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "port $1 never answered" >&2; exit 1; }
+for i in 0 1 2 3 4 5; do wait_ping $((cluster_base + i)); done
+wait_ping "$single_port"
+redis-cli --cluster create $(for i in 0 1 2 3 4 5; do printf '127.0.0.1:%d ' $((cluster_base + i)); done) --cluster-replicas 1 --cluster-yes >/dev/null
+for _ in $(seq 1 100); do
+  redis-cli -p "$cluster_base" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.2
+done
+
+# One run: prints requests per second of one test.
+run() { # target port test pipeline requests
+  local extra=()
+  [ "$1" = cluster ] && extra=(--cluster)
+  redis-benchmark -h 127.0.0.1 -p "$2" "${extra[@]}" -r 100000 -d 100 -c 50 --threads 2 -t "$3" -P "$4" -n "$5" --csv 2>/dev/null \
+    | awk -F'","' '/^"test"/ { header = 1; next } header { gsub(/"/, "", $2); print $2; exit }'
+}
+
+declare -A samples
+targets=(gtstore cluster single)
+declare -A ports=([gtstore]=$gt_port [cluster]=$cluster_base [single]=$single_port)
+for round in $(seq 1 "$rounds"); do
+  for test in set get; do
+    for p in 1 16; do
+      n=$n_p1; [ "$p" = 16 ] && n=$n_p16
+      for t in "${targets[@]}"; do   # interleaved: every target once per round and line
+        rps=$(run "$t" "${ports[$t]}" "$test" "$p" "$n")
+        samples[$t,$test,$p]+="$rps "
+        echo "round $round: $t ${test^^} -P $p: $rps ops/s"
+      done
+    done
+  done
+done
+
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+{
+  echo "| test | GTStore ops/s | Redis Cluster ops/s | Redis ops/s | GTStore / Redis Cluster |"
+  echo "|---|---|---|---|---|"
+  for test in set get; do
+    for p in 1 16; do
+      g=$(echo "${samples[gtstore,$test,$p]}" | median)
+      c=$(echo "${samples[cluster,$test,$p]}" | median)
+      s=$(echo "${samples[single,$test,$p]}" | median)
+      ratio=$(awk -v g="$g" -v c="$c" 'BEGIN { printf "%.2f", (c > 0) ? g / c : 0 }')
+      echo "| ${test^^} -P $p | $g | $c | $s | $ratio |"
+    done
+  done
+  echo
+  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds; $(date -u +%F) on $(nproc) cores"
+} | tee "$out/compare-redis.md"
