@@ -19,7 +19,6 @@ public sealed class FrameListener : IAsyncDisposable
     private const int ConnectionsMax = 16_384;
 
     /// <summary>Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.</summary>
-    private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromMilliseconds(50);
 
     private readonly Socket _listenSocket;
     private readonly string? _unixPath;
@@ -173,30 +172,8 @@ public sealed class FrameListener : IAsyncDisposable
         }
     }
 
-    private async Task AcceptLoopAsync()
-    {
-        var stopping = _stopping.Token;
-        while (!stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listenSocket.AcceptAsync(stopping).ConfigureAwait(false);
-            }
-            catch (Exception e) when (stopping.IsCancellationRequested || e is ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                Log.AcceptFailed(_logger, e, Address);
-                await Task.Delay(AcceptRetryDelay, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                continue;
-            }
-
-            Attach(socket);
-        }
-    }
+    private Task AcceptLoopAsync() =>
+        SocketAcceptor.RunAsync(_listenSocket, Attach, e => Log.AcceptFailed(_logger, e, Address), _stopping.Token);
 
     private void Attach(Socket socket)
     {

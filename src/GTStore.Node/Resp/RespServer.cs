@@ -33,7 +33,6 @@ public sealed class RespServer : IAsyncDisposable
     private const int AcceptBacklog = 511;
 
     /// <summary>Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.</summary>
-    private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromMilliseconds(50);
 
     private readonly Socket _listenSocket;
     private readonly ConcurrentDictionary<RespConnection, byte> _connections = new();
@@ -171,30 +170,8 @@ public sealed class RespServer : IAsyncDisposable
         }
     }
 
-    private async Task AcceptLoopAsync()
-    {
-        var stopping = _stopping.Token;
-        while (!stopping.IsCancellationRequested)
-        {
-            Socket socket;
-            try
-            {
-                socket = await _listenSocket.AcceptAsync(stopping).ConfigureAwait(false);
-            }
-            catch (Exception e) when (stopping.IsCancellationRequested || e is ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                RespLog.AcceptFailed(Logger, e, Address);
-                await Task.Delay(AcceptRetryDelay, stopping).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                continue;
-            }
-
-            Attach(socket);
-        }
-    }
+    private Task AcceptLoopAsync() =>
+        SocketAcceptor.RunAsync(_listenSocket, Attach, e => RespLog.AcceptFailed(Logger, e, Address), _stopping.Token);
 
     private void Attach(Socket socket)
     {
