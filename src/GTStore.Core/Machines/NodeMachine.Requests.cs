@@ -176,19 +176,34 @@ public sealed partial class NodeMachine
         FinishWriteIfDecided(opId, op);
     }
 
+    /// <summary>
+    /// Picks the stand-in for <paramref name="replica"/> once per request: false if it was already
+    /// replaced; <paramref name="standIn"/> is None when the ring has no one left.
+    /// </summary>
+    private bool TryClaimStandIn(SloppyOp op, NodeId replica, long nowMs, out NodeId standIn)
+    {
+        standIn = NodeId.None;
+        if (!op.Replaced.Add(replica))
+            return false;
+        standIn = NextStandIn(op.Hash, op.Used, nowMs);
+        if (standIn.IsNode)
+        {
+            op.Used.Add(standIn);
+            op.StandInFor[standIn] = replica;
+        }
+        return true;
+    }
+
     /// <summary>Sends the write to a stand-in for <paramref name="replica"/>, or gives up on that replica if none is left.</summary>
     private void ReplaceWriteReplica(long nowMs, long opId, WriteOp op, NodeId replica)
     {
-        if (!op.Replaced.Add(replica))
+        if (!TryClaimStandIn(op, replica, nowMs, out var standIn))
             return;
-        var standIn = NextStandIn(op.Hash, op.Used, nowMs);
         if (!standIn.IsNode)
         {
             op.Quorum.Fail(replica);
             return;
         }
-        op.Used.Add(standIn);
-        op.StandInFor[standIn] = replica;
         if (standIn == Self)
         {
             if (StoreHint(replica, op.Key, op.Value))
@@ -269,16 +284,13 @@ public sealed partial class NodeMachine
     /// <summary>Asks a stand-in (which answers from its store and hints) in place of <paramref name="replica"/>.</summary>
     private void ReplaceReadReplica(long nowMs, long opId, ReadOp op, NodeId replica)
     {
-        if (!op.Replaced.Add(replica))
+        if (!TryClaimStandIn(op, replica, nowMs, out var standIn))
             return;
-        var standIn = NextStandIn(op.Hash, op.Used, nowMs);
         if (!standIn.IsNode)
         {
             op.Quorum.Fail(replica);
             return;
         }
-        op.Used.Add(standIn);
-        op.StandInFor[standIn] = replica;
         if (standIn == Self)
         {
             var own = IsReplica(op.Hash) ? _store.Get(op.Hash, op.Key) : null;
