@@ -10,7 +10,7 @@ namespace GTStore.Client;
 public sealed record ClientOptions(string ManagerAddress)
 {
     /// <summary>How long one request may take before its outcome is reported unknown (writes) or retried (reads).</summary>
-    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How many forwarders a request tries when the forwarder cannot be reached.</summary>
     public int Attempts { get; init; } = 3;
@@ -94,8 +94,8 @@ public sealed class GTStoreClient : IAsyncDisposable, IDisposable
             {
                 connection = await ConnectToFallbackAsync(e.Message, ct).ConfigureAwait(false);
             }
-            if (_forwarder is not null)
-                await _forwarder.DisposeAsync().ConfigureAwait(false);
+            // The old forwarder failed us: drop its connection at once rather than wait to drain it.
+            _forwarder?.Abort("moved to another forwarder");
             _forwarder = connection;
         }
         finally
@@ -145,6 +145,19 @@ public sealed class GTStoreClient : IAsyncDisposable, IDisposable
             }
         }
         throw new GTStoreException("no forwarder reachable: " + string.Join("; ", problems));
+    }
+
+    /// <summary>Moves to another forwarder; if none is reachable now, the next attempt reports it.</summary>
+    private async Task TryReinitAsync(FrameConnection broken, CancellationToken ct)
+    {
+        try
+        {
+            await ReinitAsync(broken, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ConnectionClosedException or TimeoutException or IOException or GTStoreException)
+        {
+            // Keep the broken connection: the next attempt sees it closed and tries again.
+        }
     }
 
     private async Task<Message> RequestAsync(FrameConnection connection, Message request, CancellationToken ct)
@@ -212,6 +225,7 @@ public sealed class GTStoreClient : IAsyncDisposable, IDisposable
     /// </summary>
     private async Task<ClientReply> SendAsync(ClientRequest request, CancellationToken ct)
     {
+        var inFlightLost = false;
         for (var attempt = 1; ; attempt++)
         {
             var connection = _forwarder ?? throw new ObjectDisposedException(nameof(GTStoreClient));
@@ -219,8 +233,11 @@ public sealed class GTStoreClient : IAsyncDisposable, IDisposable
             {
                 // Nothing was sent on a connection already closed: safe to move on and resend.
                 if (attempt >= _options.Attempts)
-                    throw new GTStoreException($"{request.Op} failed after {attempt} attempts: the forwarder {Forwarder} is unreachable");
-                await ReinitAsync(connection, ct).ConfigureAwait(false);
+                {
+                    var why = $"{request.Op} failed after {attempt} attempts: the forwarder {Forwarder} is unreachable";
+                    throw inFlightLost && request.Op != ClientOp.Get ? new UnknownOutcomeException(why) : new GTStoreException(why);
+                }
+                await TryReinitAsync(connection, ct).ConfigureAwait(false);
                 continue;
             }
             try
@@ -236,11 +253,17 @@ public sealed class GTStoreClient : IAsyncDisposable, IDisposable
             }
             catch (Exception e) when (e is ConnectionClosedException or TimeoutException or IOException)
             {
-                if (request.Op != ClientOp.Get)
-                    throw new UnknownOutcomeException($"{request.Op} of the key via {Forwarder}: {e.Message}; the write may or may not have been applied");
+                // The request may have been applied. Resending is safe: a put or delete resent gets
+                // a newer version of the same effect. Only when no attempt answers is the outcome
+                // unknown (writes) or a failure (reads).
+                inFlightLost = true;
                 if (attempt >= _options.Attempts)
-                    throw new GTStoreException($"{request.Op} failed after {attempt} attempts: {e.Message}");
-                await ReinitAsync(connection, ct).ConfigureAwait(false);
+                {
+                    throw request.Op == ClientOp.Get
+                        ? new GTStoreException($"{request.Op} failed after {attempt} attempts: {e.Message}")
+                        : new UnknownOutcomeException($"{request.Op} of the key via {Forwarder}, {attempt} attempts: {e.Message}; the write may or may not have been applied");
+                }
+                await TryReinitAsync(connection, ct).ConfigureAwait(false);
             }
         }
     }
