@@ -1,0 +1,147 @@
+using System.Text;
+using GTStore.Core.Messages;
+using static GTStore.Core.Tests.TestRings;
+
+namespace GTStore.Core.Tests;
+
+/// <summary>
+/// Sloppy quorum, hinted handoff and anti-entropy on a few node machines wired by hand (Dynamo
+/// sections 4.6 and 4.7; DESIGN.md Request path: "A replica that does not answer in time is
+/// replaced by the next node on the ring (sloppy quorum)").
+/// </summary>
+public sealed class SloppyQuorumTests
+{
+    private static readonly ClusterConfig Config = new() { ReplicationFactor = 3, ReadQuorum = 2, WriteQuorum = 2 };
+
+    /// <summary>Five nodes; messages to nodes in <see cref="Down"/> are lost (a crash).</summary>
+    private sealed class Cluster
+    {
+        public Cluster()
+        {
+            Ring = Grown(5, 3);
+            for (var i = 1; i <= 5; i++)
+            {
+                var outbox = new Outbox();
+                var store = new FakeStore();
+                var node = new NodeMachine(store, outbox, i);
+                node.OnJoined(N(i), Config);
+                node.OnMessage(0, new RingUpdate(Config, Ring, null));
+                outbox.Clear();
+                Nodes[N(i)] = (node, outbox, store);
+            }
+        }
+
+        public Ring Ring { get; }
+        public Dictionary<NodeId, (NodeMachine Node, Outbox Out, FakeStore Store)> Nodes { get; } = [];
+        public HashSet<NodeId> Down { get; } = [];
+        public List<ClientReply> Replies { get; } = [];
+        public long NowMs { get; set; } = 1_000;
+
+        /// <summary>Delivers every queued message until none is left (bounded).</summary>
+        public void Run(int rounds = 1000)
+        {
+            for (var i = 0; i < rounds; i++)
+            {
+                var sends = Nodes.SelectMany(kv => kv.Value.Out.Sends.Select(s => (From: kv.Key, s.To, s.Message))).ToList();
+                foreach (var (_, outbox, _) in Nodes.Values)
+                {
+                    Replies.AddRange(outbox.Replies.Select(r => (ClientReply)r.Reply));
+                    outbox.Clear();
+                }
+                if (sends.Count == 0)
+                    return;
+                foreach (var (_, to, message) in sends)
+                {
+                    if (to.IsNode && !Down.Contains(to))
+                        Nodes[to].Node.OnMessage(NowMs, message);
+                }
+            }
+        }
+
+        public void Tick(long ms)
+        {
+            NowMs += ms;
+            foreach (var (id, n) in Nodes)
+            {
+                if (!Down.Contains(id))
+                    n.Node.Tick(NowMs);
+            }
+            Run();
+        }
+
+        public byte[] KeyWithReplicas(out NodeId[] replicas)
+        {
+            var key = Encoding.UTF8.GetBytes("key-1");
+            replicas = Ring.PreferenceList(KeyHash.Of(key), 3);
+            return key;
+        }
+    }
+
+    [Fact]
+    public void A_write_with_two_replicas_down_succeeds_through_stand_ins_and_is_handed_back()
+    {
+        var c = new Cluster();
+        var key = c.KeyWithReplicas(out var replicas);
+        c.Down.Add(replicas[1]);
+        c.Down.Add(replicas[2]);
+        var coordinator = c.Nodes[replicas[0]].Node;
+        coordinator.OnClientRequest(c.NowMs, 1, new ClientRequest(ClientOp.Put, key, [42]));
+        c.Run();
+        Assert.Empty(c.Replies); // only the coordinator acked; the others are silent
+        c.Tick(Config.RequestTimeoutMs / 4 + 1);
+        var reply = Assert.Single(c.Replies);
+        Assert.Equal(ReplyStatus.Ok, reply.Status);
+        var standIns = c.Nodes.Where(kv => kv.Value.Node.HintCount > 0).Select(kv => kv.Key).ToList();
+        Assert.NotEmpty(standIns);
+        Assert.DoesNotContain(replicas[1], standIns);
+        Assert.DoesNotContain(replicas[2], standIns);
+
+        // The replicas come back: hints go home and are dropped only once acknowledged.
+        c.Down.Clear();
+        for (var i = 0; i < 10 && c.Nodes.Values.Any(n => n.Node.HintCount > 0); i++)
+            c.Tick(Config.FailureTimeoutMs);
+        Assert.All(c.Nodes.Values, n => Assert.Equal(0, n.Node.HintCount));
+        var hash = KeyHash.Of(key);
+        foreach (var r in replicas)
+            Assert.Equal([42], c.Nodes[r].Store.Get(hash, key)!.Value.Value);
+    }
+
+    [Fact]
+    public void A_read_with_a_replica_down_reaches_its_quorum_through_a_stand_in()
+    {
+        var c = new Cluster();
+        var key = c.KeyWithReplicas(out var replicas);
+        c.Nodes[replicas[0]].Node.OnClientRequest(c.NowMs, 1, new ClientRequest(ClientOp.Put, key, [7]));
+        c.Run();
+        c.Replies.Clear();
+        c.Down.Add(replicas[1]);
+        c.Down.Add(replicas[2]);
+        c.Nodes[replicas[0]].Node.OnClientRequest(c.NowMs, 2, new ClientRequest(ClientOp.Get, key, null));
+        c.Run();
+        c.Tick(Config.RequestTimeoutMs / 4 + 1);
+        var reply = Assert.Single(c.Replies);
+        Assert.Equal(ReplyStatus.Ok, reply.Status);
+        Assert.Equal([7], reply.Value!.Value.Value);
+    }
+
+    [Fact]
+    public void Anti_entropy_brings_a_replica_that_missed_writes_up_to_date_without_reads()
+    {
+        var c = new Cluster();
+        var key = c.KeyWithReplicas(out var replicas);
+        var lagging = replicas[2];
+        // The lagging replica misses the write entirely (no hint, no read).
+        c.Down.Add(lagging);
+        c.Nodes[replicas[0]].Node.OnClientRequest(c.NowMs, 1, new ClientRequest(ClientOp.Put, key, [9]));
+        c.Run();
+        foreach (var n in c.Nodes.Values)
+            n.Out.Clear();
+        c.Down.Clear();
+        var hash = KeyHash.Of(key);
+        Assert.Null(c.Nodes[lagging].Store.Get(hash, key));
+        // Background rounds: each node summarises one range per round; bounded number of rounds.
+        for (var i = 0; i < 200 && c.Nodes[lagging].Store.Get(hash, key) is null; i++)
+            c.Tick(Config.RequestTimeoutMs / 2);
+        Assert.Equal([9], c.Nodes[lagging].Store.Get(hash, key)!.Value.Value);
+    }
+}
