@@ -23,6 +23,9 @@ public static partial class HostLog
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "{Node} left the cluster; exiting")]
     public static partial void Left(ILogger logger, string node);
 
+    [LoggerMessage(EventId = 107, Level = LogLevel.Error, Message = "fsync failed; the batch's acknowledgements were not sent: {Reason}")]
+    public static partial void SyncFailed(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "manager at {Address} not reachable yet: {Reason}")]
     public static partial void ManagerNotReachable(ILogger logger, string address, string reason);
 }

@@ -4,6 +4,7 @@ using GTStore.Hosting;
 using GTStore.Protocol;
 using GTStore.Storage;
 using GTStore.Transport;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace GTStore.Node;
@@ -216,17 +217,62 @@ public sealed class NodeHost : IAsyncDisposable
         }
     }
 
+    /// <summary>The effects of one loop batch, waiting for the fsync that covers its writes.</summary>
+    private sealed record EffectBatch(List<(NodeId To, string? Address, Message Message)> Sends, List<(long Handle, Message Reply)> Replies);
+
+    private readonly Channel<EffectBatch> _commits = Channel.CreateUnbounded<EffectBatch>(new UnboundedChannelOptions { SingleReader = true });
+    private Task? _committer;
+
+    /// <summary>
+    /// Group commit off the loop: while one fsync runs, the loop goes on applying inputs. Each
+    /// sync covers every write appended before it, and only then are the effects of the batches
+    /// queued before it sent, in order. A failed sync drops those effects: nothing unsynced is
+    /// acknowledged (the requesters time out and report the outcome unknown).
+    /// </summary>
+    private async Task CommitLoopAsync(RocksDbEngine engine)
+    {
+        var reader = _commits.Reader;
+        var ready = new List<EffectBatch>();
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            ready.Clear();
+            while (reader.TryRead(out var batch))
+                ready.Add(batch);
+            try
+            {
+                engine.SyncPending();
+            }
+            catch (StorageException e)
+            {
+                HostLog.SyncFailed(_logger, e.Message);
+                continue;
+            }
+            foreach (var batch in ready)
+                Carry(batch);
+        }
+    }
+
+    private void Carry(EffectBatch batch)
+    {
+        foreach (var (to, address, message) in batch.Sends)
+            _sender.Send(to, address, message);
+        foreach (var (handle, reply) in batch.Replies)
+            _replies.Reply(handle, reply);
+    }
+
     private void AfterStep()
     {
-        // Group commit: one fsync covers every write of the batch, before any of them is acknowledged.
-        // If it fails, nothing of the batch is acknowledged: the node stops rather than lie.
-        if (_machine.Store is RocksDbEngine { Fsync: FsyncMode.Always } synced)
-            synced.SyncPending();
-        foreach (var (to, message) in _outbox.Sends)
-            _sender.Send(to, AddressOf(to), message);
-        foreach (var (handle, reply) in _outbox.Replies)
-            _replies.Reply(handle, reply);
+        var batch = new EffectBatch([.. _outbox.Sends.Select(s => (s.To, AddressOf(s.To), s.Message))], [.. _outbox.Replies]);
         _outbox.Clear();
+        if (_machine.Store is RocksDbEngine { Fsync: FsyncMode.Always } synced)
+        {
+            _committer ??= Task.Run(() => CommitLoopAsync(synced));
+            _commits.Writer.TryWrite(batch);
+        }
+        else
+        {
+            Carry(batch);
+        }
         if (_machine.Current.Epoch != _loggedEpoch)
         {
             _loggedEpoch = _machine.Current.Epoch;
@@ -245,6 +291,9 @@ public sealed class NodeHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _commits.Writer.TryComplete();
+        if (_committer is not null)
+            await _committer.ConfigureAwait(false);
         if (_resp is not null)
             await _resp.DisposeAsync().ConfigureAwait(false);
         if (_listener is not null)

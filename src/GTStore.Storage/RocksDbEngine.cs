@@ -35,7 +35,11 @@ public sealed class RocksDbEngine : IStorageEngine
     private readonly WriteOptions _syncedWrite = new WriteOptions().SetSync(true);
     private readonly FsyncMode _fsync;
     private long _count;
-    private bool _unsynced;
+    // Writes appended to the log, and how many of them a sync has covered (group commit may sync
+    // on another thread than the one writing).
+    private long _writeSeq;
+    private long _syncedSeq;
+    private readonly Lock _syncLock = new();
 
     public RocksDbEngine(string directory, FsyncMode fsync = FsyncMode.Always)
     {
@@ -112,7 +116,7 @@ public sealed class RocksDbEngine : IStorageEngine
         }
         if (held is null)
             Interlocked.Increment(ref _count);
-        _unsynced = _fsync != FsyncMode.None;
+        Interlocked.Increment(ref _writeSeq);
         return true;
     }
 
@@ -184,21 +188,31 @@ public sealed class RocksDbEngine : IStorageEngine
         return removed;
     }
 
-    /// <summary>Makes every write so far durable with one synced write (group commit); no-op when nothing is pending.</summary>
+    /// <summary>
+    /// Makes every write appended before the call durable with one synced write (group commit);
+    /// no-op when nothing is pending or in <see cref="FsyncMode.None"/>. Safe to call from another
+    /// thread than the writer's.
+    /// </summary>
     public void SyncPending()
     {
-        if (!_unsynced)
+        if (_fsync == FsyncMode.None)
             return;
-        // A synced write syncs the write-ahead log up to and including it.
-        try
+        var target = Interlocked.Read(ref _writeSeq);
+        lock (_syncLock)
         {
-            _db.Put(SyncMarkerKey, SyncMarkerKey, null, _syncedWrite);
+            if (target <= _syncedSeq)
+                return;
+            // A synced write syncs the write-ahead log up to and including it.
+            try
+            {
+                _db.Put(SyncMarkerKey, SyncMarkerKey, null, _syncedWrite);
+            }
+            catch (RocksDbException e)
+            {
+                throw new StorageException("fsync of the write-ahead log failed: " + e.Message, e);
+            }
+            _syncedSeq = target;
         }
-        catch (RocksDbException e)
-        {
-            throw new StorageException("fsync of the write-ahead log failed: " + e.Message, e);
-        }
-        _unsynced = false;
     }
 
     public void Flush() => _db.Put(SyncMarkerKey, SyncMarkerKey, null, _syncedWrite);
