@@ -1,5 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
+using GTStore.Client;
+using GTStore.Core.Messages;
+using GTStore.Protocol;
+using GTStore.Transport;
 using Xunit.Abstractions;
 
 namespace GTStore.Integration.Tests;
@@ -20,6 +24,7 @@ public sealed class TestCluster : IAsyncDisposable
 
     private readonly ITestOutputHelper _output;
     private readonly HashSet<int> _pids = [];
+    private readonly List<Action> _afterStop = [];
     private bool _passed;
 
     private TestCluster(ITestOutputHelper output, string dir)
@@ -69,6 +74,63 @@ public sealed class TestCluster : IAsyncDisposable
     /// <summary>Marks the test as passed: disposal then skips the log dump.</summary>
     public void Passed() => _passed = true;
 
+    /// <summary>Runs <paramref name="cleanup"/> at disposal once every process of the cluster is gone, before the directory is deleted (e.g. to unmount a filesystem under it).</summary>
+    public void AfterStop(Action cleanup) => _afterStop.Add(cleanup);
+
+    /// <summary>Client options for the manager, with every node address recorded in the node directories as fallbacks (as <c>gtstore client</c> does).</summary>
+    public ClientOptions ClientOptions(TimeSpan? requestTimeout = null)
+    {
+        var nodes = Path.Combine(Dir, "nodes");
+        var fallbacks = Directory.Exists(nodes)
+            ? Directory.EnumerateDirectories(nodes).Order().Select(NodeIdentity).OfType<(string Id, string Address)>().Select(n => n.Address).ToList()
+            : [];
+        return new ClientOptions(ManagerAddress) { FallbackNodes = fallbacks, RequestTimeout = requestTimeout ?? TimeSpan.FromSeconds(10) };
+    }
+
+    /// <summary>The id and address a node data directory last served as (its <c>node.id</c>), or null before it joined.</summary>
+    public static (string Id, string Address)? NodeIdentity(string nodeDirectory)
+    {
+        var path = Path.Combine(nodeDirectory, "node.id");
+        if (!File.Exists(path))
+            return null;
+        var lines = File.ReadAllLines(path);
+        return lines.Length >= 2 ? (lines[0].Trim(), lines[1].Trim()) : null;
+    }
+
+    /// <summary>The node <paramref name="id"/> of a status; fails the test if it is not listed.</summary>
+    public static JsonObject Node(JsonObject status, string id) =>
+        Nodes(status).FirstOrDefault(n => n["id"]!.GetValue<string>() == id)
+        ?? throw new Xunit.Sdk.XunitException($"{id} is not in status: {status.ToJsonString()}");
+
+    /// <summary>The "state" of node <paramref name="id"/>, or null when it is not a member.</summary>
+    public static string? StateOf(JsonObject status, string id) =>
+        Nodes(status).FirstOrDefault(n => n["id"]!.GetValue<string>() == id)?["state"]?.GetValue<string>();
+
+    /// <summary>
+    /// Sends <paramref name="signal"/> (e.g. "STOP", "CONT", "KILL") to the processes <paramref name="pids"/> with one
+    /// <c>kill</c>, after checking each runs gtstore with this cluster's directory on its command line (never a reused pid).
+    /// </summary>
+    public async Task SignalAsync(string signal, params int[] pids)
+    {
+        foreach (var pid in pids)
+        {
+            var cmdline = IsGtstore(pid) ? File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ') : "";
+            if (!cmdline.Contains(Dir, StringComparison.Ordinal))
+                throw new InvalidOperationException($"pid {pid} is not a gtstore process of {Dir}: '{cmdline}'");
+            _pids.Add(pid);
+        }
+        var start = new ProcessStartInfo("kill") { UseShellExecute = false, RedirectStandardError = true };
+        start.ArgumentList.Add("-" + signal);
+        foreach (var pid in pids)
+            start.ArgumentList.Add(pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not run kill");
+        var stderr = await process.StandardError.ReadToEndAsync().ConfigureAwait(false);
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        GtstoreProcess.Log(_output, $"$ kill -{signal} {string.Join(' ', pids)}  (exit {process.ExitCode}) {stderr.Trim()}");
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"kill -{signal} {string.Join(' ', pids)} failed: {stderr}");
+    }
+
     /// <summary>Runs <c>gtstore args... --dir D</c>.</summary>
     public Task<ProcessResult> RunAsync(params string[] args) =>
         GtstoreProcess.RunAsync(_output, [.. args, "--dir", Dir]);
@@ -105,6 +167,36 @@ public sealed class TestCluster : IAsyncDisposable
             await Task.Delay(250).ConfigureAwait(false);
         }
         throw new Xunit.Sdk.XunitException($"timed out after {limit.TotalSeconds:0} s waiting for {what}; last status: {last?.ToJsonString()}");
+    }
+
+    /// <summary>
+    /// The manager's own view (members, and which it counts down), asked directly: quick even while
+    /// a node is paused, where <c>status</c> also waits on each node's own counts.
+    /// </summary>
+    public async Task<StatusReply> ManagerViewAsync()
+    {
+        await using var connection = await FrameConnection.ConnectAsync(ManagerAddress, null, CancellationToken.None).ConfigureAwait(false);
+        var request = new StatusRequest();
+        var frame = await connection.RequestAsync(MessageCodec.TypeOf(request), MessageCodec.Encode(request), TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        return (StatusReply)MessageCodec.Decode(frame.Type, frame.Payload.Span);
+    }
+
+    /// <summary>Polls <see cref="ManagerViewAsync"/> every 20 ms until <paramref name="condition"/> holds; returns <paramref name="clock"/>'s reading when it did.</summary>
+    public async Task<TimeSpan> WaitForManagerViewAsync(Func<StatusReply, bool> condition, string what, Stopwatch clock, TimeSpan? timeout = null)
+    {
+        var deadline = Stopwatch.StartNew();
+        var limit = timeout ?? SettleTimeout;
+        StatusReply? last = null;
+        while (deadline.Elapsed < limit)
+        {
+            var asked = clock.Elapsed;
+            last = await ManagerViewAsync().ConfigureAwait(false);
+            if (condition(last))
+                return asked;
+            await Task.Delay(20).ConfigureAwait(false); // The manager has no push channel for its view.
+        }
+        throw new Xunit.Sdk.XunitException($"timed out after {limit.TotalSeconds:0} s waiting for {what}; last view: " +
+                                           string.Join(", ", last?.Members.Select(m => $"{m.Node} {m.State}{(m.Down ? " down" : "")}") ?? []));
     }
 
     /// <summary>The nodes array of a status.</summary>
@@ -156,6 +248,17 @@ public sealed class TestCluster : IAsyncDisposable
             }
         }
         await KillSurvivorsAsync().ConfigureAwait(false);
+        foreach (var cleanup in _afterStop)
+        {
+            try
+            {
+                cleanup();
+            }
+            catch (Exception e)
+            {
+                GtstoreProcess.Log(_output, "cleanup after stop failed: " + e);
+            }
+        }
         try
         {
             Directory.Delete(Dir, recursive: true);
