@@ -18,9 +18,17 @@ public static class Admin
 
     public static async Task<Message> RequestAsync(string address, Message request, TimeSpan timeout, CancellationToken ct = default)
     {
-        await using var connection = await FrameConnection.ConnectAsync(address, null, ct).ConfigureAwait(false);
-        var frame = await connection.RequestAsync(MessageCodec.TypeOf(request), MessageCodec.Encode(request), timeout, ct).ConfigureAwait(false);
-        return MessageCodec.Decode(frame.Type, frame.Payload.Span);
+        var connection = await FrameConnection.ConnectAsync(address, null, ct).ConfigureAwait(false);
+        try
+        {
+            var frame = await connection.RequestAsync(MessageCodec.TypeOf(request), MessageCodec.Encode(request), timeout, ct).ConfigureAwait(false);
+            return MessageCodec.Decode(frame.Type, frame.Payload.Span);
+        }
+        finally
+        {
+            // One request per connection: close at once (a paused peer would hold a graceful close).
+            connection.Abort("request done");
+        }
     }
 
     public static async Task<StatusReply> StatusAsync(string managerAddress, CancellationToken ct = default)

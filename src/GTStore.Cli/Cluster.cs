@@ -40,13 +40,13 @@ public sealed class Cluster(ClusterDirectory directory)
     private async Task<(int Pid, string Address)> StartManagerAsync(string listen, ClusterConfig config)
     {
         File.Delete(Directory.ManagerAddressFile);
-        var pid = Processes.StartDaemon(
+        using var manager = Processes.StartDaemon(
             ["manager", "--dir", Directory.ManagerDirectory, "--listen", listen,
              "--rep", Str(config.ReplicationFactor), "--read-quorum", Str(config.ReadQuorum),
              "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode),
              "--failure-timeout-ms", Str(config.FailureTimeoutMs), "--remove-after-ms", Str(config.RemoveAfterMs)],
             Directory.ManagerLog);
-        return (pid, await WaitForManagerAddressAsync(pid).ConfigureAwait(false));
+        return (manager.Id, await WaitForManagerAddressAsync(manager).ConfigureAwait(false));
     }
 
     /// <summary>Starts the manager again on its own state and address (after a crash or kill).</summary>
@@ -81,15 +81,17 @@ public sealed class Cluster(ClusterDirectory directory)
         return after.Members.First(m => m.Pid == pid);
     }
 
-    private async Task<string> WaitForManagerAddressAsync(int pid)
+    private async Task<string> WaitForManagerAddressAsync(System.Diagnostics.Process manager)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (DateTime.UtcNow < deadline)
         {
-            if (File.Exists(Directory.ManagerAddressFile))
-                return (await File.ReadAllTextAsync(Directory.ManagerAddressFile).ConfigureAwait(false)).Trim();
-            if (!Processes.IsGtstore(pid))
-                throw new CliException($"the manager exited at start; see {Directory.ManagerLog}", 1);
+            // The manager writes the file atomically once bound; an empty read is never an address.
+            if (File.Exists(Directory.ManagerAddressFile)
+                && (await File.ReadAllTextAsync(Directory.ManagerAddressFile).ConfigureAwait(false)).Trim() is { Length: > 0 } address)
+                return address;
+            if (manager.HasExited)
+                throw new CliException($"the manager exited at start (code {manager.ExitCode}); see {Directory.ManagerLog}", 1);
             await Task.Delay(50).ConfigureAwait(false); // The manager writes its address once bound.
         }
         throw new CliException($"the manager did not start within 30 s; see {Directory.ManagerLog}", 1);
@@ -108,11 +110,14 @@ public sealed class Cluster(ClusterDirectory directory)
     private LaunchedNode? LaunchedAs(ClusterFile file, NodeId node) =>
         file.Nodes.FirstOrDefault(n => Node.NodeHost.ReadIdentity(Directory.NodeDirectory(n.Slot))?.Id == node);
 
-    private int StartNodeProcess(ClusterFile file, int slot, string listen) =>
-        Processes.StartDaemon(
+    private int StartNodeProcess(ClusterFile file, int slot, string listen)
+    {
+        using var process = Processes.StartDaemon(
             ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot), "--engine", file.Engine, "--fsync", file.Fsync,
              "--resp", $"127.0.0.1:{(file.RespPortBase == 0 ? 0 : file.RespPortBase + slot - 1)}"],
             Directory.NodeLog(slot));
+        return process.Id;
+    }
 
     /// <summary>Starts a node and waits until the manager has it up; returns its member entry.</summary>
     public async Task<MemberStatus> AddNodeAsync()

@@ -35,7 +35,7 @@ public static class Daemons
         var terminated = TerminationAsync(out var registrations);
         await using var host = ManagerHost.Start(new ManagerOptions(listen, dataDirectory, config), logs);
         // The CLI learns the bound address (a real port when 0 was asked) from this file.
-        File.WriteAllText(Path.Combine(dataDirectory, "address"), host.Address);
+        Hosting.DurableFile.WriteAtomically(Path.Combine(dataDirectory, "address"), System.Text.Encoding.UTF8.GetBytes(host.Address));
         await Task.WhenAny(terminated, host.Faulted).ConfigureAwait(false);
         foreach (var r in registrations)
             r.Dispose();

@@ -21,8 +21,12 @@ public static partial class Processes
         return (process, []);
     }
 
-    /// <summary>Starts <c>gtstore args...</c> in its own session with stdout and stderr appended to <paramref name="logFile"/>.</summary>
-    public static int StartDaemon(IEnumerable<string> args, string logFile)
+    /// <summary>
+    /// Starts <c>gtstore args...</c> in its own session with stdout and stderr appended to
+    /// <paramref name="logFile"/>. The returned process (same pid: setsid and sh exec) lets the
+    /// caller, its parent, tell reliably whether it exited.
+    /// </summary>
+    public static Process StartDaemon(IEnumerable<string> args, string logFile)
     {
         var (fileName, prefix) = Self();
         Directory.CreateDirectory(Path.GetDirectoryName(logFile)!);
@@ -34,8 +38,7 @@ public static partial class Processes
         foreach (var a in prefix.Concat(args))
             start.ArgumentList.Add(a);
         start.Environment["GTSTORE_LOG"] = logFile;
-        using var process = Process.Start(start) ?? throw new CliException("could not start a gtstore process", 1);
-        return process.Id;
+        return Process.Start(start) ?? throw new CliException("could not start a gtstore process", 1);
     }
 
     /// <summary>True when <paramref name="pid"/> is a live gtstore process (not a reused pid).</summary>

@@ -27,6 +27,9 @@ public enum FsyncMode
 public sealed class RocksDbEngine : IStorageEngine
 {
     private const int HashBytes = 8;
+
+    /// <summary>Memtable size; also the free space RocksDB needs before it resumes after ENOSPC.</summary>
+    public const ulong WriteBufferBytes = 16 * 1024 * 1024;
     private const int ValueHeaderBytes = 8 + 4 + 1;
     private static readonly byte[] SyncMarkerKey = [];
 
@@ -45,7 +48,9 @@ public sealed class RocksDbEngine : IStorageEngine
     {
         Directory.CreateDirectory(directory);
         _fsync = fsync;
-        var options = new DbOptions().SetCreateIfMissing(true);
+        // RocksDB resumes after a full disk only once a write buffer's worth of space is free:
+        // 16 MiB (not the 64 MiB default) lets a node recover sooner when space returns.
+        var options = new DbOptions().SetCreateIfMissing(true).SetWriteBufferSize(WriteBufferBytes);
         _db = RocksDb.Open(options, directory);
         _count = CountAll();
     }

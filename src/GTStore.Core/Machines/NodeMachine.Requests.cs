@@ -97,8 +97,8 @@ public sealed partial class NodeMachine
     {
         if (HasLeft)
             return new ClientReply(ReplyStatus.Moved, Self, null, $"{Self} has left the cluster; ask the manager for another forwarder");
-        if (!Self.IsNode)
-            return Failed("this node has not joined the cluster yet");
+        if (!Self.IsNode || !Current.Contains(Self) && Current.NodeCount == 0)
+            return new ClientReply(ReplyStatus.Moved, Self, null, "this node has not joined the cluster yet; ask another");
         var n = Config.ReplicationFactor;
         if (Current.NodeCount < n)
         {
@@ -146,19 +146,19 @@ public sealed partial class NodeMachine
         var value = new VersionedValue(version, request.Op == ClientOp.Put ? request.Value ?? [] : null);
         var quorum = new WriteQuorum(Current.PreferenceList(hash, n), Pending?.PreferenceList(hash, n), Config.WriteQuorum);
         var targets = quorum.Targets.ToArray();
+        var localFailed = false;
         if (Array.IndexOf(targets, Self) >= 0)
         {
-            // The local copy first: if this disk refuses it, nothing has been sent anywhere yet.
             try
             {
                 _store.Put(hash, request.Key, value);
+                quorum.Ack(Self);
             }
-            catch (StorageException e)
+            catch (StorageException)
             {
-                Deliver(target, Failed($"{Self} could not store the write: {e.Message}; nothing was written"));
-                return;
+                // This disk refuses it (e.g. full): like any failed replica, a stand-in takes our copy.
+                localFailed = true;
             }
-            quorum.Ack(Self);
         }
         var opId = NextOpId();
         var op = new WriteOp(target, request.Key, value, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
@@ -173,6 +173,8 @@ public sealed partial class NodeMachine
             else
                 _out.Send(replica, new ReplicaWrite(opId, Self, request.Key, value));
         }
+        if (localFailed)
+            ReplaceWriteReplica(nowMs, opId, op, Self);
         FinishWriteIfDecided(opId, op);
     }
 
@@ -379,8 +381,14 @@ public sealed partial class NodeMachine
 
     // ---- forwarding --------------------------------------------------------------------------
 
-    private void OnForwardReply(ForwardReply m)
+    private void OnForwardReply(long nowMs, ForwardReply m)
     {
+        if (m.Reply.Status == ReplyStatus.Moved)
+        {
+            // That coordinator did nothing (it is restarting or has left): try the next one.
+            RetryForward(nowMs, m.OpId, m.From);
+            return;
+        }
         if (_forwards.Remove(m.OpId, out var op))
             Deliver(op.Target, m.Reply);
     }

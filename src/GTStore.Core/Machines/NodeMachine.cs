@@ -63,7 +63,7 @@ public sealed partial class NodeMachine
             case ReplicaRead m: OnReplicaRead(m); break;
             case ReplicaReadReply m: OnReplicaReadReply(nowMs, m); break;
             case Forward m: Coordinate(nowMs, ReplyTarget.ToNode(m.From, m.OpId), m.Request); break;
-            case ForwardReply m: OnForwardReply(m); break;
+            case ForwardReply m: OnForwardReply(nowMs, m); break;
             case TransferBatch m: OnTransferBatch(m); break;
             case TransferBatchAck m: OnTransferBatchAck(nowMs, m); break;
             case SyncDigest m: OnSyncDigest(m); break;
