@@ -36,6 +36,8 @@ public sealed partial class NodeMachine
     {
         public VersionedValue Value { get; } = value;
         public WriteQuorum Quorum { get; } = quorum;
+        /// <summary>The last reason a replica gave for refusing (e.g. its disk is full), for the failure message.</summary>
+        public string? LastError { get; set; }
         public override IEnumerable<NodeId> Waiting => Quorum.Targets.Where(t => !Quorum.HasAnswered(t));
     }
 
@@ -146,7 +148,7 @@ public sealed partial class NodeMachine
         var value = new VersionedValue(version, request.Op == ClientOp.Put ? request.Value ?? [] : null);
         var quorum = new WriteQuorum(Current.PreferenceList(hash, n), Pending?.PreferenceList(hash, n), Config.WriteQuorum);
         var targets = quorum.Targets.ToArray();
-        var localFailed = false;
+        string? localFailed = null;
         if (Array.IndexOf(targets, Self) >= 0)
         {
             try
@@ -154,10 +156,10 @@ public sealed partial class NodeMachine
                 _store.Put(hash, request.Key, value);
                 quorum.Ack(Self);
             }
-            catch (StorageException)
+            catch (StorageException e)
             {
                 // This disk refuses it (e.g. full): like any failed replica, a stand-in takes our copy.
-                localFailed = true;
+                localFailed = $"{Self} could not store the write: {e.Message}";
             }
         }
         var opId = NextOpId();
@@ -173,8 +175,11 @@ public sealed partial class NodeMachine
             else
                 _out.Send(replica, new ReplicaWrite(opId, Self, request.Key, value));
         }
-        if (localFailed)
+        if (localFailed is not null)
+        {
+            op.LastError = localFailed;
             ReplaceWriteReplica(nowMs, opId, op, Self);
+        }
         FinishWriteIfDecided(opId, op);
     }
 
@@ -226,6 +231,8 @@ public sealed partial class NodeMachine
         if (!_writes.TryGetValue(m.OpId, out var op))
             return; // Late acknowledgement after the quorum decided (the seed ignores it).
         var replica = op.StandInFor.GetValueOrDefault(m.From, m.From);
+        if (!m.Ok)
+            op.LastError = m.Error ?? op.LastError;
         if (m.Ok)
         {
             op.Quorum.Ack(replica);
@@ -254,9 +261,10 @@ public sealed partial class NodeMachine
             case QuorumState.Impossible:
                 _writes.Remove(opId);
                 // A replica that stored the value may serve it later: that is not a failure.
+                var cause = op.LastError is null ? "" : $" (last refusal: {op.LastError})";
                 Deliver(op.Target, op.Quorum.AckCount > 0
-                    ? new ClientReply(ReplyStatus.Unknown, Self, null, op.Quorum.Describe() + "; the write may or may not become visible")
-                    : Failed(op.Quorum.Describe() + "; nothing was written"));
+                    ? new ClientReply(ReplyStatus.Unknown, Self, null, op.Quorum.Describe() + cause + "; the write may or may not become visible")
+                    : Failed(op.Quorum.Describe() + cause + "; nothing was written"));
                 break;
         }
     }
