@@ -82,7 +82,11 @@ public sealed class ManagerMachine
         _nowMs = Math.Max(_nowMs, nowMs);
         switch (message)
         {
-            case Heartbeat m: Seen(m.From); break;
+            case Heartbeat m when _members.ContainsKey(m.From): Seen(m.From); break;
+            case Heartbeat m when m.From.IsNode && m.From.Value < _nextNodeId:
+                // A node removed while it was cut off: it must not serve its stale data; it exits.
+                _out.Send(m.From, new LeaveDone(m.From));
+                break;
             case RingAck m: Seen(m.From); OnRingAck(nowMs, m); break;
             case TransferTaskDone m when Pending is not null && m.TransferId == TransferId:
                 _doneTasks.Add(m.TaskIndex);

@@ -143,16 +143,22 @@ public sealed partial class NodeMachine
             _hints.Remove(owner);
             _hintCount -= byKey.Count;
             foreach (var (key, value) in byKey.Values)
-            {
-                var hash = KeyHash.Of(key);
-                foreach (var replica in Current.PreferenceList(hash, Config.ReplicationFactor))
-                {
-                    if (replica == Self)
-                        TryStore(hash, key, value);
-                    else
-                        StoreHint(replica, key, value);
-                }
-            }
+                Rehome(owner, key, value);
+        }
+    }
+
+    /// <summary>Turns a hint for <paramref name="owner"/> into hints for the key's current replicas (our own share is stored directly).</summary>
+    private void Rehome(NodeId owner, byte[] key, VersionedValue value)
+    {
+        var hash = KeyHash.Of(key);
+        foreach (var replica in Current.PreferenceList(hash, Config.ReplicationFactor))
+        {
+            if (replica == owner)
+                continue;
+            if (replica == Self)
+                TryStore(hash, key, value);
+            else
+                StoreHint(replica, key, value);
         }
     }
 
@@ -165,9 +171,9 @@ public sealed partial class NodeMachine
             return true;
         if (!m.Ok && m.Error is { } error && error.Contains("not a replica", StringComparison.Ordinal))
         {
-            // The ring moved on while the owner was away: give the write to the key's replicas now.
-            foreach (var replica in Current.PreferenceList(KeyHash.Of(held.Key), Config.ReplicationFactor))
-                _out.Send(replica, new ReplicaWrite(0, Self, held.Key, held.Value));
+            // The ring moved on while the owner was away: the write becomes a hint for each of the
+            // key's current replicas, handed over with acknowledgements like any other.
+            Rehome(h.Owner, held.Key, held.Value);
         }
         else if (!m.Ok)
         {

@@ -126,6 +126,13 @@ public sealed partial class NodeMachine
     private void OnReplicaWrite(ReplicaWrite m)
     {
         var hash = KeyHash.Of(m.Key);
+        if (Current.NodeCount == 0)
+        {
+            // Restarting: until the ring arrives this node cannot tell; the sender tries again.
+            if (m.OpId > 0)
+                _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, false, $"{Self} is not ready (no ring yet)"));
+            return;
+        }
         if (!IsReplica(hash))
         {
             if (m.OpId > 0)

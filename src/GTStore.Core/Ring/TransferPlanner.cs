@@ -49,8 +49,10 @@ public static class TransferPlanner
             {
                 if (Array.IndexOf(oldReplicas, destination) >= 0)
                     continue;
-                var source = ChooseSource(oldReplicas, newReplicas, preferredSource, unavailable);
-                if (source.IsNode)
+                // Every available old replica streams the range: a write acknowledged by W of
+                // them (or by a stand-in whose hint went to one) may be missing from any single
+                // one, and merging by version makes the copies harmless.
+                foreach (var source in Sources(oldReplicas, newReplicas, preferredSource, unavailable))
                     Append(tasks, new TransferTask(range, source, destination));
             }
 
@@ -61,6 +63,20 @@ public static class TransferPlanner
             previous = boundary;
         }
         return tasks;
+    }
+
+    /// <summary>Available old replicas, the preferred (leaving) node first.</summary>
+    private static IEnumerable<NodeId> Sources(NodeId[] oldReplicas, NodeId[] newReplicas, NodeId preferred, IReadOnlySet<NodeId> unavailable)
+    {
+        var first = ChooseSource(oldReplicas, newReplicas, preferred, unavailable);
+        if (!first.IsNode)
+            yield break;
+        yield return first;
+        foreach (var n in oldReplicas)
+        {
+            if (n != first && !unavailable.Contains(n))
+                yield return n;
+        }
     }
 
     private static NodeId ChooseSource(NodeId[] oldReplicas, NodeId[] newReplicas, NodeId preferred, IReadOnlySet<NodeId> unavailable)
@@ -83,7 +99,7 @@ public static class TransferPlanner
     private static void Append(List<TransferTask> tasks, TransferTask task)
     {
         // Merge with an earlier task of the same pair whose range ends where this one starts.
-        for (var k = tasks.Count - 1; k >= 0 && k >= tasks.Count - 2 * Limits.ReplicationFactorMax; k--)
+        for (var k = tasks.Count - 1; k >= 0 && k >= tasks.Count - 2 * Limits.ReplicationFactorMax * Limits.ReplicationFactorMax; k--)
         {
             var t = tasks[k];
             if (t.Source == task.Source && t.Destination == task.Destination && t.Range.End == task.Range.Start)
