@@ -1,6 +1,7 @@
 using GTStore.Core;
 using GTStore.Core.Messages;
 using GTStore.Protocol;
+using Version = GTStore.Core.Version;
 
 namespace GTStore.Simulation;
 
@@ -56,6 +57,7 @@ public sealed class SimCluster
     private long _nextHandle = 1;
     private int _nextPid = 1000;
     private int _nextGroup = 1;
+    private (long, long) _loggedRingState;
 
     public SimCluster(int seed, ClusterConfig config, int maxDelayMs = 5)
     {
@@ -98,6 +100,12 @@ public sealed class SimCluster
     public long MessagesDropped { get; private set; }
 
     public long MessagesDuplicated { get; private set; }
+
+    /// <summary>
+    /// Keys of client requests whose Forward was delivered twice. The transport never duplicates a
+    /// frame (PeerConnections), so a request run twice is a simulation fault only.
+    /// </summary>
+    public HashSet<string> DuplicatedForwards { get; } = [];
 
     public long MessagesPartitioned { get; private set; }
 
@@ -158,13 +166,13 @@ public sealed class SimCluster
     }
 
     /// <summary>Like <see cref="RunUntil"/>, but checks <paramref name="done"/> only every <paramref name="pollMs"/> (for costly checks).</summary>
-    public void RunUntilPolled(Func<bool> done, long maxVirtualMs, string what, long pollMs = 100)
+    public void RunUntilPolled(Func<bool> done, long maxVirtualMs, Func<string> what, long pollMs = 100)
     {
         var limit = NowMs + maxVirtualMs;
         while (!done())
         {
             if (NowMs >= limit)
-                throw new SimulationException(Seed, $"{what}: not reached within {maxVirtualMs} ms of virtual time (now {NowMs} ms)");
+                throw new SimulationException(Seed, $"{what()}: not reached within {maxVirtualMs} ms of virtual time (now {NowMs} ms)");
             RunFor(Math.Min(pollMs, limit - NowMs));
         }
     }
@@ -175,7 +183,17 @@ public sealed class SimCluster
     public SimNode StartNode()
     {
         var pid = _nextPid++;
-        var node = new SimNode(pid, $"sim://{pid}", new SimDisk());
+        var disk = new SimDisk();
+        var node = new SimNode(pid, $"sim://{pid}", disk);
+        if (TraceKey is { } traced)
+        {
+            var k = System.Text.Encoding.UTF8.GetBytes(traced);
+            disk.Traced = (op, key, range) =>
+            {
+                if (key is null ? range is { } r && r.Contains(KeyHash.Of(k)) : key.AsSpan().SequenceEqual(k))
+                    TraceLine($"disk {node.Name}: {op}");
+            };
+        }
         Join(node, NodeId.None);
         return node;
     }
@@ -241,6 +259,7 @@ public sealed class SimCluster
     private void Kill(SimNode node, string how)
     {
         var unflushed = node.Disk.UnflushedCount;
+        var waiting = node.PendingEffects.Sum(e => e.Sends.Count + e.Replies.Count);
         node.Alive = false;
         node.Crashed = true;
         node.CrashAtNextStep = false;
@@ -248,7 +267,10 @@ public sealed class SimCluster
         node.Disk.Crash();
         node.Outbox.Clear();
         node.Outbox.Exit = false;
-        Log($"{node.Name} {how} ({unflushed} unflushed writes lost, {node.Machine.HintCount} hints lost, {node.Machine.OperationsInFlight} ops in flight)");
+        node.LeftAtMs = -1;
+        node.PendingEffects.Clear();
+        node.CommitScheduled = false;
+        Log($"{node.Name} {how} ({unflushed} unflushed writes and {waiting} effects waiting for the sync lost, {node.Machine.HintCount} hints lost, {node.Machine.OperationsInFlight} ops in flight)");
     }
 
     /// <summary>Starts a crashed node's process again on its own disk: a new machine that asks to rejoin as its old id.</summary>
@@ -447,7 +469,11 @@ public sealed class SimCluster
         }
         var copies = duplicable && Faults.DuplicateProbability > 0 && Random.NextDouble() < Faults.DuplicateProbability ? 2 : 1;
         if (copies == 2)
+        {
             MessagesDuplicated++;
+            if (message is Forward f)
+                DuplicatedForwards.Add(System.Text.Encoding.UTF8.GetString(f.Request.Key));
+        }
         var fromIncarnation = IncarnationOf(from);
         var toIncarnation = IncarnationOf(to);
         for (var i = 0; i < copies; i++)
@@ -467,7 +493,8 @@ public sealed class SimCluster
                     return;
                 }
                 MessagesDelivered++;
-                TraceMessage("recv", from, to, message);
+                TraceMessage(to == NodeId.Manager ? (ManagerAlive ? "recv" : "refused") :
+                    to.IsNode && !(Nodes.TryGetValue(to, out var n) && n.Alive) ? "refused" : "recv", from, to, message);
                 deliver();
             });
         }
@@ -477,24 +504,38 @@ public sealed class SimCluster
     {
         if (TraceKey is { } key)
         {
-            if (KeyOf(message) is { } k && System.Text.Encoding.UTF8.GetString(k) == key)
-                TraceLine($"{what} {Name(from)}->{Name(to)} {Describe(message)}");
+            if (Carries(message, key))
+            {
+                var extra = message is RingUpdate u ? $" -> replicas of {key}: current [{string.Join(",", Replicas(u.Current, key))}]" +
+                    (u.Pending is null ? "" : $" pending [{string.Join(",", Replicas(u.Pending, key))}]") : "";
+                TraceLine($"{what} {Name(from)}->{Name(to)} {Describe(message)}{extra}");
+            }
             return;
         }
         if (TraceEnabled && message is not Heartbeat)
             TraceLine($"{what} {Name(from)}->{Name(to)} {Describe(message)}");
     }
 
+    private NodeId[] Replicas(Ring ring, string key) =>
+        ring.PreferenceList(KeyHash.Of(System.Text.Encoding.UTF8.GetBytes(key)), _config.ReplicationFactor);
+
     private static string Name(NodeId id) => id == ClientSide ? "client" : id.ToString();
 
-    private static byte[]? KeyOf(Message m) => m switch
+    private static bool Carries(Message m, string key)
     {
-        ClientRequest r => r.Key,
-        ReplicaWrite w => w.Key,
-        ReplicaRead r => r.Key,
-        Forward f => f.Request.Key,
-        _ => null,
-    };
+        var k = System.Text.Encoding.UTF8.GetBytes(key);
+        return m switch
+        {
+            ClientRequest r => r.Key.AsSpan().SequenceEqual(k),
+            ReplicaWrite w => w.Key.AsSpan().SequenceEqual(k),
+            ReplicaRead r => r.Key.AsSpan().SequenceEqual(k),
+            Forward f => f.Request.Key.AsSpan().SequenceEqual(k),
+            TransferBatch b => b.Entries.Any(e => e.Key.AsSpan().SequenceEqual(k)),
+            SyncEntries s => s.Entries.Any(e => e.Key.AsSpan().SequenceEqual(k)),
+            RingUpdate or StartTransfers or TransferTaskDone or LeaveDone => true,
+            _ => false,
+        };
+    }
 
     /// <summary>A short, readable form of a message for traces.</summary>
     public static string Describe(Message m) => m switch
@@ -510,8 +551,26 @@ public sealed class SimCluster
         RingUpdate u => $"RingUpdate current {u.Current.Epoch} [{string.Join(",", u.Current.Members.Keys)}] pending {u.Pending?.Epoch.ToString() ?? "-"}",
         TransferBatch b => $"TransferBatch {b.TransferId:x}/{b.TaskIndex} seq {b.Sequence} from {b.From} {b.Entries.Count} entries last {b.Last}",
         SyncEntries s => $"SyncEntries from {s.From} {s.Entries.Count} entries final {s.Final}",
+        StartTransfers t => $"StartTransfers {t.TransferId:x} [{string.Join(", ", t.Tasks.Select(x => $"{x.Index}: {x.Task.Source}->{x.Task.Destination} {x.Task.Range}"))}]",
+        TransferTaskDone d => $"TransferTaskDone {d.TransferId:x}/{d.TaskIndex} from {d.From}",
+        TransferBatchAck a => $"TransferBatchAck {a.TransferId:x}/{a.TaskIndex} seq {a.Sequence} from {a.From}",
         _ => m.GetType().Name,
     };
+
+    /// <summary>The hints a node holds (read by reflection: diagnostics only).</summary>
+    public static List<(NodeId Owner, string Key, Version Version)> HintsOf(NodeMachine machine)
+    {
+        var field = typeof(NodeMachine).GetField("_hints", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+        var result = new List<(NodeId, string, Version)>();
+        if (field?.GetValue(machine) is not Dictionary<NodeId, Dictionary<string, (byte[] Key, VersionedValue Value)>> hints)
+            return result;
+        foreach (var (owner, byKey) in hints)
+        {
+            foreach (var (key, value) in byKey.Values)
+                result.Add((owner, Text(key), value.Version));
+        }
+        return result;
+    }
 
     private static string Text(byte[] key) => System.Text.Encoding.UTF8.GetString(key);
 
@@ -544,6 +603,14 @@ public sealed class SimCluster
         }
         if (_managerOut.Persist is { } snapshot)
             LastSnapshot = (ManagerSnapshot)Wire(snapshot);
+        var ringState = (Manager.Current.Epoch, Manager.Pending?.Epoch ?? 0);
+        if (ringState != _loggedRingState)
+        {
+            _loggedRingState = ringState;
+            Log(Manager.Pending is { } p
+                ? $"manager: epoch {Manager.Current.Epoch}, change to epoch {p.Epoch} [{string.Join(", ", p.Members.Keys)}] in progress"
+                : $"manager: epoch {Manager.Current.Epoch} committed [{string.Join(", ", Manager.Current.Members.Keys)}]");
+        }
         Route(NodeId.Manager, _managerOut);
     }
 
@@ -565,27 +632,80 @@ public sealed class SimCluster
             Kill(node, $"crashed mid-step (before syncing, {node.Outbox.Sends.Count + node.Outbox.Replies.Count} effects unsent)");
             return;
         }
-        node.Disk.Flush();
-        if (node.Outbox.Exit && !node.Left)
+        var leaving = node.Outbox.Exit;
+        if (SyncDelayMs <= 0)
         {
+            node.Disk.Flush();
+            Route(node.Id, node.Outbox.Sends, node.Outbox.Replies);
+        }
+        else
+        {
+            // Group commit off the loop (NodeHost.AfterStep): the effects wait for the next sync,
+            // which covers every write made so far; the machine meanwhile takes further inputs.
+            node.PendingEffects.Add(([.. node.Outbox.Sends], [.. node.Outbox.Replies]));
+            if (!node.CommitScheduled)
+            {
+                node.CommitScheduled = true;
+                var incarnation = node.Incarnation;
+                Schedule(SyncDelayMs, () =>
+                {
+                    if (node.Incarnation == incarnation)
+                        Commit(node);
+                });
+            }
+        }
+        node.Outbox.Clear();
+        if (leaving && node.LeftAtMs < 0)
+        {
+            node.LeftAtMs = NowMs;
+            Log($"{node.Name} left; draining {node.Machine.OperationsInFlight} requests in flight");
+        }
+        // Like gtstore node after Left: answer what is in flight (bounded), then exit.
+        if (node.LeftAtMs >= 0 && (node.Machine.OperationsInFlight == 0 || NowMs - node.LeftAtMs >= DrainMs))
+        {
+            Commit(node); // The committer finishes before the process exits.
             node.Alive = false;
             node.Left = true;
-            Log($"{node.Name} left and exits");
+            Log($"{node.Name} exits");
         }
-        Route(node.Id, node.Outbox);
     }
+
+    /// <summary>A sync: every write so far becomes durable, then the effects waiting for it leave.</summary>
+    private void Commit(SimNode node)
+    {
+        node.CommitScheduled = false;
+        node.Disk.Flush();
+        foreach (var (sends, replies) in node.PendingEffects)
+            Route(node.Id, sends, replies);
+        node.PendingEffects.Clear();
+    }
+
+    /// <summary>
+    /// Time a node's sync takes (group commit off the loop). 0: the host syncs after every step and
+    /// sends at once. Above 0, several steps' writes and effects may be waiting when a crash
+    /// comes: the writes are lost and the effects never leave.
+    /// </summary>
+    public int SyncDelayMs { get; set; }
+
+    /// <summary>How long a node that left keeps answering requests in flight (gtstore node: 5 s).</summary>
+    public const int DrainMs = 5_000;
 
     private void Route(NodeId from, Outbox outbox)
     {
-        foreach (var (handle, reply) in outbox.Replies)
+        Route(from, outbox.Sends, outbox.Replies);
+        outbox.Clear();
+    }
+
+    private void Route(NodeId from, List<(NodeId To, Message Message)> sends, List<(long Handle, Message Reply)> replies)
+    {
+        foreach (var (handle, reply) in replies)
         {
             var wire = Wire(reply);
             var to = _requester.GetValueOrDefault(handle, ClientSide);
             Transmit(from, to, wire, duplicable: false, () => Answer(handle, wire));
         }
-        foreach (var (to, message) in outbox.Sends)
+        foreach (var (to, message) in sends)
             SendMessage(from, to, Wire(message));
-        outbox.Clear();
     }
 
     private void SendMessage(NodeId from, NodeId to, Message message)
@@ -653,6 +773,14 @@ public sealed class SimNode
     public bool Left { get; internal set; }
 
     public bool CrashAtNextStep { get; internal set; }
+
+    /// <summary>Effects of steps waiting for the next sync (group commit), in order.</summary>
+    public List<(List<(NodeId To, Message Message)> Sends, List<(long Handle, Message Reply)> Replies)> PendingEffects { get; } = [];
+
+    public bool CommitScheduled { get; internal set; }
+
+    /// <summary>When the node was told it left (it drains, then exits); -1 before.</summary>
+    public long LeftAtMs { get; internal set; } = -1;
 
     /// <summary>A mid-step crash waits for a step that writes, at most until this time.</summary>
     public long CrashDeadlineMs { get; internal set; }

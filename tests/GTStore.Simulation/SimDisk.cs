@@ -28,11 +28,15 @@ public sealed class SimDisk : IStorageEngine
     /// <summary>What the disk holds durably (the state a restart finds).</summary>
     public IStorageEngine Durable => _durable;
 
+    /// <summary>Called on every put (with its key) and range drop (with its range), for traces.</summary>
+    public Action<string, byte[]?, HashRange?>? Traced { get; set; }
+
     public VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key) => _live.Get(hash, key);
 
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
         var stored = _live.Put(hash, key, value);
+        Traced?.Invoke($"put {value.Version} stored {stored}", key.ToArray(), null);
         if (stored)
             _unflushed.Add((hash, key.ToArray(), value, null));
         return stored;
@@ -44,6 +48,7 @@ public sealed class SimDisk : IStorageEngine
     public long DropRange(HashRange range)
     {
         var removed = _live.DropRange(range);
+        Traced?.Invoke($"drop range {range} ({removed} entries)", null, range);
         _unflushed.Add((0, null, default, range));
         return removed;
     }
@@ -64,6 +69,7 @@ public sealed class SimDisk : IStorageEngine
     /// <summary>The process died: unflushed writes are gone, the live view is what the disk held.</summary>
     public void Crash()
     {
+        Traced?.Invoke($"crash: {_unflushed.Count} unflushed puts and drops lost", null, new HashRange(0, 0));
         LostToCrashes += _unflushed.Count;
         _unflushed.Clear();
         _live = new MemoryEngine();

@@ -164,7 +164,10 @@ public sealed class ManagerMachine
     {
         if (!_lastSeenMs.TryGetValue(node, out var seen))
         {
-            _lastSeenMs[node] = _nowMs;
+            // Before its first input (the constructor replanning a pending change) the machine does
+            // not know the time: stamping 0 would make every member down at the first tick.
+            if (_nowMs > 0)
+                _lastSeenMs[node] = _nowMs;
             return false;
         }
         return _nowMs - seen > Config.FailureTimeoutMs;
@@ -198,6 +201,12 @@ public sealed class ManagerMachine
             _out.Persist = Snapshot();
             _out.Reply(handle, new JoinReply(m.PreviousId, Config, Restarted: true));
             _out.Send(m.PreviousId, new RingUpdate(Config, Current, Pending));
+            return;
+        }
+        if (_members.FirstOrDefault(kv => kv.Value.Address == m.Address && kv.Value.Pid == m.Pid) is { Value: not null } again)
+        {
+            // The same process asking again because our answer was lost: the same id, not a second member.
+            _out.Reply(handle, new JoinReply(again.Key, Config, DiscardData: m.PreviousId.IsNode));
             return;
         }
         var id = new NodeId(_nextNodeId++);
@@ -240,7 +249,10 @@ public sealed class ManagerMachine
         }
         if (member.State == MemberState.Leaving)
         {
-            _leaveWaiters[node].Add(handle);
+            // No waiters after a restart, or when the leave is the removal of a failed node.
+            if (!_leaveWaiters.TryGetValue(node, out var waiters))
+                _leaveWaiters[node] = waiters = [];
+            waiters.Add(handle);
             return;
         }
         if (!Current.Contains(node))

@@ -92,9 +92,15 @@ public sealed partial class NodeMachine
 
     private void OnTransferBatch(TransferBatch m)
     {
+        if (m.TransferId >> 16 > (Pending?.Epoch ?? Current.Epoch))
+            return; // This node has not seen that ring yet: no ack, the source sends the batch again.
         foreach (var e in m.Entries)
         {
             _clock.Observe(e.Value.Version.Timestamp);
+            // A batch that arrives late (delayed or resent) after its change was committed, maybe
+            // followed by others, can carry keys this node no longer replicates: nothing would drop them.
+            if (!IsReplica(e.Hash))
+                continue;
             if (!TryStoreTransferred(e))
                 return; // Not acknowledged: the source sends the batch again.
         }

@@ -368,7 +368,11 @@ public sealed partial class NodeMachine
         foreach (var stale in op.Quorum.Stale())
         {
             if (stale == Self)
-                TryStore(KeyHash.Of(op.Key), op.Key, latest);
+            {
+                // The ring may have moved on since the read started: keep no copy we no longer own.
+                if (IsReplica(op.Hash))
+                    TryStore(op.Hash, op.Key, latest);
+            }
             else
                 _out.Send(stale, new ReplicaWrite(0, Self, op.Key, latest));
         }
@@ -397,8 +401,13 @@ public sealed partial class NodeMachine
             RetryForward(nowMs, m.OpId, m.From);
             return;
         }
-        if (_forwards.Remove(m.OpId, out var op))
-            Deliver(op.Target, m.Reply);
+        if (!_forwards.Remove(m.OpId, out var op))
+            return;
+        var reply = m.Reply;
+        // An earlier coordinator went silent and may have applied the write: this one's refusal is not a failure.
+        if (op.MaybeDelivered && op.Request.Op != ClientOp.Get && reply.Status == ReplyStatus.Failed)
+            reply = reply with { Status = ReplyStatus.Unknown, Error = $"{reply.Error}; an earlier coordinator may have applied the write" };
+        Deliver(op.Target, reply);
     }
 
     private void RetryForward(long nowMs, long opId, NodeId unreachable)

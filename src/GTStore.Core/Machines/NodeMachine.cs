@@ -43,9 +43,14 @@ public sealed partial class NodeMachine
     {
         Self = self;
         Config = config;
-        // A ring update may have come in before the join's answer; acknowledge it now.
+        // A ring update may have come in before the join's answer; acknowledge it now, and drop
+        // what the committed ring no longer gives us (OnRingUpdate could not: Self was None).
         if (Current.Epoch > 0)
+        {
+            if (Pending is null && Current.Contains(Self))
+                DropUnownedRanges();
             _out.Send(NodeId.Manager, new RingAck(Self, Current.Epoch, Pending?.Epoch ?? 0));
+        }
     }
 
     public NodeStatsReply Stats() =>
