@@ -66,7 +66,8 @@ public sealed class NodeHost : IAsyncDisposable
 
     /// <summary>
     /// After leaving, waits (bounded) until the requests in flight are answered, so clients see
-    /// answers rather than closed connections; new ones are answered "moved".
+    /// answers rather than closed connections (new ones are answered "moved"), and until the
+    /// hints it held as a stand-in are handed back.
     /// </summary>
     public async Task DrainAsync(TimeSpan timeout)
     {
@@ -74,7 +75,7 @@ public sealed class NodeHost : IAsyncDisposable
         while (DateTime.UtcNow < deadline)
         {
             var idle = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
-            await _loop!.PostAsync(_ => idle.TrySetResult(_machine.OperationsInFlight == 0 && _replies.Pending == 0)).ConfigureAwait(false);
+            await _loop!.PostAsync(_ => idle.TrySetResult(_machine.IsDrained && _replies.Pending == 0)).ConfigureAwait(false);
             if (await idle.Task.ConfigureAwait(false))
                 return;
             await Task.Delay(20).ConfigureAwait(false); // Poll the loop: in-flight requests finish on their own timers.

@@ -661,7 +661,7 @@ public sealed class SimCluster
             Log($"{node.Name} left; draining {node.Machine.OperationsInFlight} requests in flight");
         }
         // Like gtstore node after Left: answer what is in flight (bounded), then exit.
-        if (node.LeftAtMs >= 0 && (node.Machine.OperationsInFlight == 0 || NowMs - node.LeftAtMs >= DrainMs))
+        if (node.LeftAtMs >= 0 && (node.Machine.IsDrained || NowMs - node.LeftAtMs >= DrainMs))
         {
             Commit(node); // The committer finishes before the process exits.
             node.Alive = false;

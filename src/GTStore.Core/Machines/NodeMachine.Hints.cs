@@ -75,6 +75,23 @@ public sealed partial class NodeMachine
         return true;
     }
 
+    /// <summary>Once no hint for the key is left, the stand-in's durable copy goes too (unless it is a replica now).</summary>
+    private void DropStrayCopy(byte[] key)
+    {
+        var hash = KeyHash.Of(key);
+        if (LatestHint(key) is not null || IsReplica(hash))
+            return;
+        try
+        {
+            // Every key of this hash is outside our ranges, so dropping the one-hash range is exact.
+            _store.DropRange(new HashRange(unchecked(hash - 1), hash));
+        }
+        catch (StorageException)
+        {
+            // Left for the next committed ring to drop.
+        }
+    }
+
     /// <summary>The latest version this node holds for a key as a stand-in, across all owners.</summary>
     private VersionedValue? LatestHint(byte[] key)
     {
@@ -91,6 +108,10 @@ public sealed partial class NodeMachine
     private void OnHintedWrite(ReplicaWrite m)
     {
         _clock.Observe(m.Value.Version.Timestamp);
+        // The hint is kept in memory for handoff and written to the store as well, so it survives a
+        // crash of this stand-in: after a restart, entries of ranges this node does not replicate
+        // are turned back into hints (see DropUnownedRanges). Acknowledged only once durable.
+        _ = TryStore(KeyHash.Of(m.Key), m.Key, m.Value);
         var ok = StoreHint(m.HintFor, m.Key, m.Value);
         if (m.OpId > 0)
             _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, ok, ok ? null : $"{Self} holds {HintsMax} hints already (limit)"));
@@ -108,7 +129,8 @@ public sealed partial class NodeMachine
     /// <summary>Hands hints back to their replicas, a bounded batch per replica per round.</summary>
     private void HandOffHints(long nowMs)
     {
-        if (_hintCount == 0 || nowMs - _lastHandoffMs < Config.RequestTimeoutMs / 2)
+        // A node that has left hands its hints back at once: they are the only copy it keeps.
+        if (_hintCount == 0 || (!HasLeft && nowMs - _lastHandoffMs < Config.RequestTimeoutMs / 2))
             return;
         _lastHandoffMs = nowMs;
         foreach (var (opId, h) in _handoffs.Where(kv => nowMs - kv.Value.SentAtMs > Config.RequestTimeoutMs).ToList())
@@ -117,7 +139,7 @@ public sealed partial class NodeMachine
         var inFlight = _handoffs.Values.Select(h => (h.Owner, h.Key)).ToHashSet();
         foreach (var (owner, byKey) in _hints)
         {
-            if (IsSuspect(owner, nowMs))
+            if (IsSuspect(owner, nowMs) && !HasLeft)
                 continue;
             foreach (var (k, (key, value)) in byKey.Where(kv => !inFlight.Contains((owner, kv.Key))).Take(HandoffBatchMax))
             {
@@ -186,6 +208,7 @@ public sealed partial class NodeMachine
             _hintCount--;
             if (byKey.Count == 0)
                 _hints.Remove(h.Owner);
+            DropStrayCopy(held.Key);
         }
         return true;
     }

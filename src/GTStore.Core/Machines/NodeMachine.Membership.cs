@@ -43,14 +43,28 @@ public sealed partial class NodeMachine
     }
 
     /// <summary>Once a ring is committed, data this node no longer replicates is removed.</summary>
+    /// <summary>
+    /// True until the first committed ring after this machine started: what the store then holds
+    /// outside this node's ranges is what it kept as a stand-in before a crash (hints are written
+    /// to the store too), so it becomes hints again instead of being dropped.
+    /// </summary>
+    private bool _rehomeStraysOnce = true;
+
     private void DropUnownedRanges()
     {
+        var rehome = _rehomeStraysOnce;
+        _rehomeStraysOnce = false;
         foreach (var (range, replicas) in Current.Partitions(Config.ReplicationFactor))
         {
             if (Array.IndexOf(replicas, Self) < 0)
             {
                 try
                 {
+                    if (rehome)
+                    {
+                        foreach (var e in ScanAll(range).ToList())
+                            Rehome(Self, e.Key, e.Value);
+                    }
                     _store.DropRange(range);
                 }
                 catch (StorageException)

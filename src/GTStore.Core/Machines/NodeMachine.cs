@@ -38,6 +38,9 @@ public sealed partial class NodeMachine
     /// <summary>The node handed off its data and left; it only finishes what is in flight.</summary>
     public bool HasLeft { get; private set; }
 
+    /// <summary>Nothing left to finish before a node that left may exit: no request in flight, no hint held.</summary>
+    public bool IsDrained => OperationsInFlight == 0 && HintCount == 0;
+
     /// <summary>The manager accepted this node and gave it its id.</summary>
     public void OnJoined(NodeId self, ClusterConfig config)
     {
