@@ -108,23 +108,32 @@ public sealed partial class NodeMachine
     private void OnHintedWrite(ReplicaWrite m)
     {
         _clock.Observe(m.Value.Version.Timestamp);
-        // The hint is kept in memory for handoff and written to the store as well, so it survives a
-        // crash of this stand-in: after a restart, entries of ranges this node does not replicate
-        // are turned back into hints (see DropUnownedRanges). Acknowledged only once durable.
-        _ = TryStore(KeyHash.Of(m.Key), m.Key, m.Value);
-        var ok = StoreHint(m.HintFor, m.Key, m.Value);
+        var ok = TakeHint(m.HintFor, m.Key, m.Value);
         if (m.OpId > 0)
             _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, ok, ok ? null : $"{Self} holds {HintsMax} hints already (limit)"));
     }
 
-    private void OnHintedRead(ReplicaRead m)
+    /// <summary>
+    /// Takes a write as a stand-in: indexed in memory for handoff and written to the store as
+    /// well, so it survives a crash (after a restart, entries outside this node's ranges become
+    /// hints again; see DropUnownedRanges). The host acknowledges only once the store is durable.
+    /// </summary>
+    private bool TakeHint(NodeId owner, byte[] key, VersionedValue value)
     {
-        var hash = KeyHash.Of(m.Key);
-        VersionedValue? own = IsReplica(hash) ? _store.Get(hash, m.Key) : null;
-        var hint = LatestHint(m.Key);
-        var latest = own is null ? hint : hint is null ? own : VersionedValue.Latest(own.Value, hint.Value);
-        _out.Send(m.From, new ReplicaReadReply(m.OpId, Self, true, latest, null));
+        _ = TryStore(KeyHash.Of(key), key, value);
+        return StoreHint(owner, key, value);
     }
+
+    /// <summary>What a stand-in answers for a key: the latest of its own copy (if a replica) and its hints.</summary>
+    private VersionedValue? StandInAnswer(ulong hash, byte[] key)
+    {
+        VersionedValue? own = IsReplica(hash) ? _store.Get(hash, key) : null;
+        var hint = LatestHint(key);
+        return own is null ? hint : hint is null ? own : VersionedValue.Latest(own.Value, hint.Value);
+    }
+
+    private void OnHintedRead(ReplicaRead m) =>
+        _out.Send(m.From, new ReplicaReadReply(m.OpId, Self, true, StandInAnswer(KeyHash.Of(m.Key), m.Key), null));
 
     /// <summary>Hands hints back to their replicas, a bounded batch per replica per round.</summary>
     private void HandOffHints(long nowMs)
@@ -180,7 +189,7 @@ public sealed partial class NodeMachine
             if (replica == Self)
                 TryStore(hash, key, value);
             else
-                StoreHint(replica, key, value);
+                TakeHint(replica, key, value);
         }
     }
 

@@ -62,10 +62,15 @@ public sealed partial class NodeMachine
                 {
                     if (rehome)
                     {
+                        // Keep the stored copies: each goes with its last hint's acknowledgement
+                        // (DropStrayCopy), so a second crash before the handoff loses nothing.
                         foreach (var e in ScanAll(range).ToList())
                             Rehome(Self, e.Key, e.Value);
                     }
-                    _store.DropRange(range);
+                    else
+                    {
+                        _store.DropRange(range);
+                    }
                 }
                 catch (StorageException)
                 {

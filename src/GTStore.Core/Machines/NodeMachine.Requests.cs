@@ -213,7 +213,7 @@ public sealed partial class NodeMachine
         }
         if (standIn == Self)
         {
-            if (StoreHint(replica, op.Key, op.Value))
+            if (TakeHint(replica, op.Key, op.Value))
                 op.Quorum.Ack(replica);
             else
                 op.Quorum.Fail(replica);
@@ -303,9 +303,7 @@ public sealed partial class NodeMachine
         }
         if (standIn == Self)
         {
-            var own = IsReplica(op.Hash) ? _store.Get(op.Hash, op.Key) : null;
-            var hint = LatestHint(op.Key);
-            op.Quorum.Answer(replica, own is null ? hint : hint is null ? own : VersionedValue.Latest(own.Value, hint.Value));
+            op.Quorum.Answer(replica, StandInAnswer(op.Hash, op.Key));
             return;
         }
         _out.Send(standIn, new ReplicaRead(opId, Self, op.Key, HintFor: replica));
