@@ -33,7 +33,7 @@ trap cleanup EXIT
 gt_port=7400; cluster_base=7500; single_port=7600
 
 echo "== starting GTStore: 7 nodes, N=3 R=2 W=2 (RESP on $gt_port..$((gt_port + 6)))"
-"$here/gtstore" start --dir "$work/gtstore" --nodes 7 --rep 3 --read-quorum 2 --write-quorum 2 --resp-port "$gt_port" >/dev/null
+"$here/gtstore" start --dir "$work/gtstore" --nodes 7 --rep 3 --read-quorum 2 --write-quorum 2 --resp-port "$gt_port" ${GTSTORE_START_ARGS:-} >/dev/null
 
 echo "== starting a Redis Cluster: 6 servers (3 masters + 3 replicas) on $cluster_base..$((cluster_base + 5))"
 for i in 0 1 2 3 4 5; do
@@ -67,8 +67,8 @@ declare -A samples
 targets=(gtstore cluster single)
 declare -A ports=([gtstore]=$gt_port [cluster]=$cluster_base [single]=$single_port)
 for round in $(seq 1 "$rounds"); do
-  for test in set get; do
-    for p in 1 16; do
+  for test in ${TESTS:-set get}; do
+    for p in ${PIPELINES:-1 16}; do
       n=$n_p1; [ "$p" = 16 ] && n=$n_p16
       for t in "${targets[@]}"; do   # interleaved: every target once per round and line
         rps=$(run "$t" "${ports[$t]}" "$test" "$p" "$n")
@@ -83,8 +83,8 @@ median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} E
 {
   echo "| test | GTStore ops/s | Redis Cluster ops/s | Redis ops/s | GTStore / Redis Cluster |"
   echo "|---|---|---|---|---|"
-  for test in set get; do
-    for p in 1 16; do
+  for test in ${TESTS:-set get}; do
+    for p in ${PIPELINES:-1 16}; do
       g=$(echo "${samples[gtstore,$test,$p]}" | median)
       c=$(echo "${samples[cluster,$test,$p]}" | median)
       s=$(echo "${samples[single,$test,$p]}" | median)

@@ -119,10 +119,37 @@ public sealed class NodeMachineTests
             if (!ring.PreferenceList(KeyHash.Of(k), 3).Contains(N(4)))
                 key = k;
         }
-        node.OnClientRequest(0, 9, new ClientRequest(ClientOp.Get, key, null));
+        node.OnClientRequest(0, 9, new ClientRequest(ClientOp.Put, key, [1]));
         var (to, message) = Assert.Single(outbox.Sends);
         Assert.Equal(ring.PreferenceList(KeyHash.Of(key), 3)[0], to);
         Assert.IsType<Forward>(message);
+    }
+
+    [Fact]
+    public void Forwarder_not_in_the_preference_list_coordinates_a_read_itself()
+    {
+        // A read stamps no version, so the forwarder asks the replicas directly (no forward hop).
+        var ring = Grown(4, 3);
+        var (node, outbox, _) = Node(4, ring, Config3);
+        byte[]? key = null;
+        for (var i = 0; key is null; i++)
+        {
+            var k = Encoding.UTF8.GetBytes($"f{i}");
+            if (!ring.PreferenceList(KeyHash.Of(k), 3).Contains(N(4)))
+                key = k;
+        }
+        var hash = KeyHash.Of(key);
+        node.OnClientRequest(0, 9, new ClientRequest(ClientOp.Get, key, null));
+        var reads = outbox.Sends.Select(s => (s.To, Read: Assert.IsType<ReplicaRead>(s.Message))).ToList();
+        Assert.Equal(ring.PreferenceList(hash, 3).Order(), reads.Select(r => r.To).Order());
+        outbox.Clear();
+        var value = new VersionedValue(new Version(5, 1), [7]);
+        node.OnMessage(1, new ReplicaReadReply(reads[0].Read.OpId, reads[0].To, true, value, null));
+        Assert.Empty(outbox.Replies);
+        node.OnMessage(2, new ReplicaReadReply(reads[1].Read.OpId, reads[1].To, true, null, null));
+        var r = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal((ReplyStatus.Ok, N(4)), (r.Status, r.Coordinator));
+        Assert.Equal([(byte)7], r.Value!.Value.Value!);
     }
 
     [Fact]

@@ -79,7 +79,9 @@ public sealed partial class NodeMachine
             return;
         }
         var replicas = Current.PreferenceList(KeyHash.Of(request.Key), Config.ReplicationFactor);
-        if (Array.IndexOf(replicas, Self) >= 0)
+        // A read stamps nothing, so any node can coordinate it: asking the replicas directly saves
+        // the forward's two hops. A write goes to a replica, whose clock stamps its version.
+        if (request.Op == ClientOp.Get || Array.IndexOf(replicas, Self) >= 0)
         {
             Coordinate(nowMs, target, request);
             return;
