@@ -140,8 +140,9 @@ public sealed class NodeMachineTests
         }
         var hash = KeyHash.Of(key);
         node.OnClientRequest(0, 9, new ClientRequest(ClientOp.Get, key, null));
+        // R of the N replicas are asked, in preference-list order.
         var reads = outbox.Sends.Select(s => (s.To, Read: Assert.IsType<ReplicaRead>(s.Message))).ToList();
-        Assert.Equal(ring.PreferenceList(hash, 3).Order(), reads.Select(r => r.To).Order());
+        Assert.Equal(ring.PreferenceList(hash, 3).Take(2), reads.Select(r => r.To));
         outbox.Clear();
         var value = new VersionedValue(new Version(5, 1), [7]);
         node.OnMessage(1, new ReplicaReadReply(reads[0].Read.OpId, reads[0].To, true, value, null));
@@ -153,10 +154,10 @@ public sealed class NodeMachineTests
     }
 
     [Fact]
-    public void Read_returns_the_latest_version_at_R_and_repairs_stale_replicas_with_late_answers()
+    public void Read_asks_R_replicas_itself_first_and_answers_the_latest_version_repairing_its_stale_copy()
     {
         // DESIGN.md Request path, Read: "answer with the highest version once R have answered, then
-        // repair the stale replicas"; "Late answers after the quorum are ignored for the reply ... but still used for repair."
+        // repair the stale replicas". Any R replicas overlap any W, so R are asked, this node first.
         var ring = Grown(3, 3);
         var (node, outbox, store) = Node(1, ring, Config3);
         var key = KeyLedBy(ring, N(1));
@@ -166,25 +167,43 @@ public sealed class NodeMachineTests
         store.Put(hash, key, old);
 
         node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
-        var reads = outbox.Sends.Where(s => s.Message is ReplicaRead).ToList();
-        Assert.Equal([N(2), N(3)], reads.Select(r => r.To).Order());
-        var opId = ((ReplicaRead)reads[0].Message).OpId;
+        var (to, message) = Assert.Single(outbox.Sends);
+        Assert.Equal(ring.PreferenceList(hash, 3)[1], to);
+        var opId = Assert.IsType<ReplicaRead>(message).OpId;
         outbox.Clear();
 
-        node.OnMessage(1001, new ReplicaReadReply(opId, N(2), true, latest, null));
+        node.OnMessage(1001, new ReplicaReadReply(opId, to, true, latest, null));
         var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
         Assert.Equal(ReplyStatus.Ok, reply.Status);
         Assert.Equal(latest.Version, reply.Value!.Value.Version);
+        // The coordinator's own stale copy is repaired locally; no one else was stale.
+        Assert.Equal(latest.Version, store.Get(hash, key)!.Value.Version);
+        Assert.Empty(outbox.Sends);
+    }
+
+    [Fact]
+    public void Read_asks_a_spare_replica_when_an_asked_one_fails_and_repairs_the_stale_one()
+    {
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var hash = KeyHash.Of(key);
+        var latest = new VersionedValue(new Version(20, 2), [2]);
+        var list = ring.PreferenceList(hash, 3);
+
+        node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
+        var opId = Assert.IsType<ReplicaRead>(Assert.Single(outbox.Sends).Message).OpId;
+        outbox.Clear();
+        node.OnMessage(1001, new ReplicaReadReply(opId, list[1], false, null, "disk read failed"));
+        var (spare, message) = Assert.Single(outbox.Sends);
+        Assert.Equal(list[2], spare);
+        Assert.IsType<ReplicaRead>(message);
+        Assert.Empty(outbox.Replies);
         outbox.Clear();
 
-        node.OnMessage(1002, new ReplicaReadReply(opId, N(3), true, null, null));
-        Assert.Empty(outbox.Replies);
-        var repair = Assert.Single(outbox.Sends);
-        Assert.Equal(N(3), repair.To);
-        var write = Assert.IsType<ReplicaWrite>(repair.Message);
-        Assert.Equal(0, write.OpId);
-        Assert.Equal(latest.Version, write.Value.Version);
-        // The coordinator's own stale copy is repaired locally.
+        node.OnMessage(1002, new ReplicaReadReply(opId, spare, true, latest, null));
+        var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal(latest.Version, reply.Value!.Value.Version);
         Assert.Equal(latest.Version, store.Get(hash, key)!.Value.Version);
     }
 

@@ -46,7 +46,19 @@ public sealed partial class NodeMachine
     {
         public ReadQuorum Quorum { get; } = quorum;
         public bool Replied { get; set; }
-        public override IEnumerable<NodeId> Waiting => Quorum.Replicas.Where(r => !Quorum.HasAnswered(r));
+
+        /// <summary>Replicas asked so far: R at first, more only when one fails or stays silent.</summary>
+        public HashSet<NodeId> Asked { get; } = [];
+
+        /// <summary>Replicas not asked yet, in the order they would be.</summary>
+        public Queue<NodeId> Spares { get; } = new();
+
+        /// <summary>Asked replicas a spare was already asked in place of.</summary>
+        public HashSet<NodeId> Covered { get; } = [];
+
+        public bool AllAskedAnswered => Asked.All(r => Quorum.HasAnswered(r) || Covered.Contains(r));
+
+        public override IEnumerable<NodeId> Waiting => Asked.Where(r => !Quorum.HasAnswered(r));
     }
 
     private sealed class ForwardOp(ReplyTarget target, ClientRequest request, NodeId[] candidates)
@@ -273,29 +285,51 @@ public sealed partial class NodeMachine
 
     // ---- reads -------------------------------------------------------------------------------
 
+    /// <summary>
+    /// Asks R of the N replicas (this node first, as its answer costs no message; suspects last)
+    /// and keeps the others as spares for a replica that fails or stays silent: any R replicas
+    /// overlap any W, so R answers hold the latest acknowledged write. Anti-entropy, not the read,
+    /// keeps the replicas that were not asked up to date.
+    /// </summary>
     private void StartRead(long nowMs, ReplyTarget target, byte[] key)
     {
         var hash = KeyHash.Of(key);
-        var quorum = new ReadQuorum(Current.PreferenceList(hash, Config.ReplicationFactor), Config.ReadQuorum);
+        var replicas = Current.PreferenceList(hash, Config.ReplicationFactor);
+        var quorum = new ReadQuorum(replicas, Config.ReadQuorum);
         var opId = NextOpId();
         var op = new ReadOp(target, key, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
         _reads[opId] = op;
-        op.Used.UnionWith(quorum.Replicas);
-        foreach (var replica in quorum.Replicas)
-        {
-            if (replica == Self)
-                quorum.Answer(Self, _store.Get(hash, key));
-            else if (IsSuspect(replica, nowMs))
-                ReplaceReadReplica(nowMs, opId, op, replica);
-            else
-                _out.Send(replica, new ReplicaRead(opId, Self, key));
-        }
+        op.Used.UnionWith(replicas);
+        var order = replicas.OrderBy(r => r == Self ? 0 : IsSuspect(r, nowMs) ? 2 : 1).ToList();
+        foreach (var spare in order.Skip(Config.ReadQuorum))
+            op.Spares.Enqueue(spare);
+        foreach (var replica in order.Take(Config.ReadQuorum))
+            AskReplica(nowMs, opId, op, replica);
         AdvanceRead(opId, op);
     }
 
-    /// <summary>Asks a stand-in (which answers from its store and hints) in place of <paramref name="replica"/>.</summary>
-    private void ReplaceReadReplica(long nowMs, long opId, ReadOp op, NodeId replica)
+    private void AskReplica(long nowMs, long opId, ReadOp op, NodeId replica)
     {
+        op.Asked.Add(replica);
+        if (replica == Self)
+            op.Quorum.Answer(Self, _store.Get(op.Hash, op.Key));
+        else if (IsSuspect(replica, nowMs))
+            ReplaceReadReplica(nowMs, opId, op, replica);
+        else
+            _out.Send(replica, new ReplicaRead(opId, Self, op.Key));
+    }
+
+    /// <summary>
+    /// In place of <paramref name="replica"/>, asks a spare replica if one is left (and
+    /// <paramref name="spareFirst"/>), else a stand-in (which answers from its store and hints).
+    /// </summary>
+    private void ReplaceReadReplica(long nowMs, long opId, ReadOp op, NodeId replica, bool spareFirst = true)
+    {
+        if (spareFirst && op.Spares.Count > 0 && op.Covered.Add(replica))
+        {
+            AskReplica(nowMs, opId, op, op.Spares.Dequeue());
+            return;
+        }
         if (!TryClaimStandIn(op, replica, nowMs, out var standIn))
             return;
         if (!standIn.IsNode)
@@ -325,7 +359,9 @@ public sealed partial class NodeMachine
         }
         else if (replica == m.From && m.Error?.Contains("not a replica", StringComparison.Ordinal) == true)
         {
-            op.Quorum.Fail(replica);
+            op.Quorum.Fail(replica); // Rings disagree: a stand-in would not help, a spare replica may.
+            if (op.Spares.Count > 0 && op.Covered.Add(replica))
+                AskReplica(nowMs, m.OpId, op, op.Spares.Dequeue());
         }
         else
         {
@@ -353,7 +389,7 @@ public sealed partial class NodeMachine
                     break;
             }
         }
-        if (op.Quorum.AllAnswered)
+        if (op.Quorum.AllAnswered || op.Replied && op.AllAskedAnswered)
         {
             _reads.Remove(opId);
             Repair(op);
@@ -443,11 +479,14 @@ public sealed partial class NodeMachine
         }
         foreach (var (opId, op) in _reads.Where(kv => kv.Value.SloppyAtMs <= nowMs && !kv.Value.Replied).ToList())
         {
+            // Past the deadline, go wide: a stand-in for each silent replica and every spare at once.
             foreach (var replica in op.Waiting.Where(r => r != Self && !op.Replaced.Contains(r)).ToList())
             {
                 Suspect(replica, nowMs);
-                ReplaceReadReplica(nowMs, opId, op, replica);
+                ReplaceReadReplica(nowMs, opId, op, replica, spareFirst: false);
             }
+            while (op.Spares.TryDequeue(out var spare))
+                AskReplica(nowMs, opId, op, spare);
             AdvanceRead(opId, op);
         }
         foreach (var (opId, op) in _forwards.Where(kv => kv.Value.RetryAtMs <= nowMs).ToList())

@@ -1,0 +1,85 @@
+using GTStore.Hosting;
+
+namespace GTStore.Node.Tests;
+
+/// <summary>
+/// The loop has no thread of its own: posters apply queued inputs themselves. It must still apply
+/// them one at a time, in each poster's order, with the effects carried out after every batch.
+/// </summary>
+public sealed class MachineLoopTests
+{
+    [Fact]
+    public async Task Inputs_from_many_threads_are_applied_one_at_a_time_in_each_posters_order()
+    {
+        const int posters = 4, perPoster = 20_000;
+        var inside = 0;
+        var overlaps = 0;
+        var applied = 0;
+        var afterSteps = 0;
+        var lastSeen = new int[posters];
+        var outOfOrder = 0;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var loop = new MachineLoop(_ => { }, () =>
+        {
+            if (Interlocked.Exchange(ref inside, 1) != 0)
+                overlaps++;
+            afterSteps++;
+            Volatile.Write(ref inside, 0);
+        }, tickIntervalMs: 3_600_000);
+
+        var threads = Enumerable.Range(0, posters).Select(p => Task.Run(async () =>
+        {
+            for (var i = 1; i <= perPoster; i++)
+            {
+                var n = i;
+                await loop.PostAsync(_ =>
+                {
+                    if (Interlocked.Exchange(ref inside, 1) != 0)
+                        overlaps++;
+                    if (lastSeen[p] != n - 1)
+                        outOfOrder++;
+                    lastSeen[p] = n;
+                    if (++applied == posters * perPoster)
+                        done.TrySetResult();
+                    Volatile.Write(ref inside, 0);
+                });
+            }
+        })).ToArray();
+        await Task.WhenAll(threads);
+        await done.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal((0, 0), (overlaps, outOfOrder));
+        Assert.All(lastSeen, last => Assert.Equal(perPoster, last));
+        Assert.InRange(afterSteps, posters * perPoster / MachineLoop.BatchInputsMax, posters * perPoster);
+        Assert.False(loop.Completion.IsCompleted);
+    }
+
+    [Fact]
+    public async Task An_input_that_throws_faults_the_loop_and_nothing_after_it_is_applied()
+    {
+        var appliedAfter = 0;
+        await using var loop = new MachineLoop(_ => { }, () => { }, tickIntervalMs: 3_600_000);
+        await loop.PostAsync(_ => throw new InvalidOperationException("machine bug"));
+        // Posting to a dead loop is refused, so callers (connections) stop instead of queueing forever.
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => loop.PostAsync(_ => appliedAfter++).AsTask());
+
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => loop.Completion.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal("machine bug", e.Message);
+        Assert.Equal(0, appliedAfter);
+    }
+
+    [Fact]
+    public async Task Effects_of_an_input_are_carried_out_before_its_post_returns_when_the_loop_was_idle()
+    {
+        var effects = new List<int>();
+        var pending = new List<int>();
+        await using var loop = new MachineLoop(_ => { }, () =>
+        {
+            effects.AddRange(pending);
+            pending.Clear();
+        }, tickIntervalMs: 3_600_000);
+        await loop.PostAsync(_ => pending.Add(1));
+        await loop.PostAsync(_ => pending.Add(2));
+        Assert.Equal([1, 2], effects);
+    }
+}
