@@ -175,7 +175,9 @@ public sealed class NodeHost : IAsyncDisposable
     /// </summary>
     public async Task<ClientReply> ExecuteAsync(ClientRequest request, CancellationToken ct = default)
     {
-        var completion = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations run on the thread that carries out the reply: the front end writes its
+        // answer there rather than waiting for a pool thread to wake (it never blocks).
+        var completion = new TaskCompletionSource<Message>();
         var handle = _replies.RegisterLocal(completion);
         await _loop!.PostAsync(now => _machine.OnClientRequest(now, handle, request)).ConfigureAwait(false);
         return (ClientReply)await completion.Task.WaitAsync(ct).ConfigureAwait(false);
