@@ -631,7 +631,14 @@ public sealed partial class FaultScenario
                 continue;
             }
             if (record.DeleteAcknowledged is { } deleted && reply.Status == ReplyStatus.Ok)
-                resurrected.Add($"{record.Key} (deleted at {deleted}, acknowledged at {record.DeleteAnsweredAtMs} ms) reads {reply.Value?.Version}");
+            {
+                var what = $"{record.Key} (deleted at {deleted}, acknowledged at {record.DeleteAnsweredAtMs} ms) reads {reply.Value?.Version}";
+                // A duplicated Forward runs the put a second time, maybe after the delete (a newer version).
+                if (reply.Value!.Value.Version > deleted && _sim.DuplicatedForwards.Contains(record.Key))
+                    _failedVisibleByDuplicate.Add(what);
+                else
+                    resurrected.Add(what);
+            }
             if (record.Outcome == ReplyStatus.Ok && !record.MayBeDeleted && reply.Status != ReplyStatus.Ok)
                 lost.Add($"{record.Key} (acknowledged {record.Acknowledged} at {record.AnsweredAtMs} ms via {record.Forwarder}): {reply.Status}");
             if (record.Outcome == ReplyStatus.Failed && reply.Status == ReplyStatus.Ok)
@@ -683,7 +690,7 @@ public sealed partial class FaultScenario
         _output($"reads during faults: {Reads} ({ReadsOk} answered, {ReadsFailed} failed or timed out); client init fallbacks {InitFallbacks}; answered \"moved\" and resent {Moved}");
         if (_failedVisibleByDuplicate.Count > 0)
         {
-            _output($"writes answered Failed but visible because the simulation delivered their Forward twice (not failed; the transport never duplicates): {_failedVisibleByDuplicate.Count}");
+            _output($"writes answered Failed, or deleted, but visible because the simulation delivered their Forward twice (not failed; the transport never duplicates): {_failedVisibleByDuplicate.Count}");
             foreach (var f in _failedVisibleByDuplicate.Take(3))
                 _output("  " + f);
         }
