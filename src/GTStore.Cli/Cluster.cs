@@ -44,7 +44,8 @@ public sealed class Cluster(ClusterDirectory directory)
             ["manager", "--dir", Directory.ManagerDirectory, "--listen", listen,
              "--rep", Str(config.ReplicationFactor), "--read-quorum", Str(config.ReadQuorum),
              "--write-quorum", Str(config.WriteQuorum), "--tokens", Str(config.TokensPerNode),
-             "--failure-timeout-ms", Str(config.FailureTimeoutMs), "--remove-after-ms", Str(config.RemoveAfterMs)],
+             "--failure-timeout-ms", Str(config.FailureTimeoutMs), "--remove-after-ms", Str(config.RemoveAfterMs),
+             "--tombstone-grace-ms", Str(config.TombstoneGraceMs)],
             Directory.ManagerLog);
         return (manager.Id, await WaitForManagerAddressAsync(manager).ConfigureAwait(false));
     }

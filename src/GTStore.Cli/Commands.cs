@@ -97,6 +97,7 @@ public static class Commands
         public Option<int> Tokens { get; } = new("--tokens") { Description = "V: tokens per node", DefaultValueFactory = _ => 3 };
         public Option<int> FailureTimeout { get; } = new("--failure-timeout-ms") { Description = "Silence after which the manager counts a node as down", DefaultValueFactory = _ => 2000 };
         public Option<int> RemoveAfter { get; } = new("--remove-after-ms") { Description = "Time down after which a node is removed and its data re-replicated", DefaultValueFactory = _ => 60_000 };
+        public Option<int> TombstoneGrace { get; } = new("--tombstone-grace-ms") { Description = "Age a tombstone (delete) must reach before the replicas may purge it", DefaultValueFactory = _ => 600_000 };
 
         public void AddTo(Command c)
         {
@@ -106,6 +107,7 @@ public static class Commands
             c.Options.Add(Tokens);
             c.Options.Add(FailureTimeout);
             c.Options.Add(RemoveAfter);
+            c.Options.Add(TombstoneGrace);
         }
 
         /// <summary>The config, or a usage error listing every invalid flag at once.</summary>
@@ -121,6 +123,7 @@ public static class Commands
                 TokensPerNode = r.GetValue(Tokens),
                 FailureTimeoutMs = r.GetValue(FailureTimeout),
                 RemoveAfterMs = r.GetValue(RemoveAfter),
+                TombstoneGraceMs = r.GetValue(TombstoneGrace),
             };
             var errors = extraErrors.Concat(config.Validate()).ToList();
             if (errors.Count > 0)

@@ -30,6 +30,7 @@ public static class Output
                 ["keys"] = n.Stats?.KeyCount,
                 ["engine"] = n.Stats?.Engine,
                 ["hints"] = n.Stats?.Hints,
+                ["tombstonesPurged"] = n.Stats?.TombstonesPurged,
                 ["resp"] = string.IsNullOrEmpty(n.Stats?.Resp) ? null : n.Stats.Resp,
             }).ToArray()),
         };

@@ -39,6 +39,20 @@ public sealed record ClusterConfig
     /// </summary>
     public int RemoveAfterMs { get; init; } = 60_000;
 
+    /// <summary>
+    /// How old a tombstone (by its version's physical time) must be before the replicas may purge
+    /// it. It covers writes, repairs, hints and transfer batches still in flight, and clock skew
+    /// between nodes; it must exceed the request timeout plus two failure timeouts (the age of the
+    /// hint reports the manager combines). See docs/ARCHITECTURE.md "Tombstones".
+    /// </summary>
+    public int TombstoneGraceMs { get; init; } = 600_000;
+
+    /// <summary>Smallest <see cref="TombstoneGraceMs"/> these timeouts allow.</summary>
+    public int TombstoneGraceMinMs => RequestTimeoutMs + 2 * FailureTimeoutMs;
+
+    /// <summary>Largest <see cref="TombstoneGraceMs"/>: seven days.</summary>
+    public const int TombstoneGraceMaxMs = 7 * 24 * 3600 * 1000;
+
     /// <summary>Every problem with the settings at once, each naming the setting and the allowed range.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -66,6 +80,8 @@ public sealed record ClusterConfig
             errors.Add($"failure timeout (--failure-timeout-ms) must be {2 * HeartbeatIntervalMs}..600000 ms (at least two heartbeats), got {FailureTimeoutMs}");
         if (RemoveAfterMs < FailureTimeoutMs || RemoveAfterMs > 86_400_000)
             errors.Add($"removal delay (--remove-after-ms) must be {FailureTimeoutMs} (the failure timeout)..86400000 ms, got {RemoveAfterMs}");
+        if (TombstoneGraceMs < TombstoneGraceMinMs || TombstoneGraceMs > TombstoneGraceMaxMs)
+            errors.Add($"tombstone grace (--tombstone-grace-ms) must be {TombstoneGraceMinMs} (request timeout + 2 x failure timeout)..{TombstoneGraceMaxMs} ms, got {TombstoneGraceMs}");
         return errors;
     }
 

@@ -31,6 +31,16 @@ public static class Limits
     /// <summary>Most entries in one transfer batch.</summary>
     public const int TransferBatchEntriesMax = 4096;
 
+    /// <summary>Most tombstones one purge proposal carries (its bytes are capped by <see cref="TransferBatchBytesMax"/>).</summary>
+    public const int PurgeBatchEntriesMax = 1024;
+
+    /// <summary>
+    /// Most purged keys a node remembers (for the tombstone grace after their purge, so a late
+    /// message carrying an older version cannot bring them back); when full, it purges no more
+    /// until entries age out.
+    /// </summary>
+    public const int PurgedKeysRememberedMax = 262_144;
+
     /// <summary>Most frames queued for sending on one connection before senders wait (backpressure).</summary>
     public const int ConnectionSendQueueFramesMax = 4096;
 

@@ -43,6 +43,13 @@ public sealed class MemoryEngine : IStorageEngine
         }
     }
 
+    public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Core.Version version)
+    {
+        var probe = new Entry(hash, key.ToArray());
+        lock (_lock)
+            return _entries.TryGetValue(probe, out var held) && held.Value.Version == version && _entries.Remove(held);
+    }
+
     public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into)
     {
         lock (_lock)

@@ -125,6 +125,26 @@ public sealed class RocksDbEngine : IStorageEngine
         return true;
     }
 
+    public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Core.Version version)
+    {
+        var k = StoredKey(hash, key);
+        var held = _db.Get(k);
+        if (held is null || Decode(held).Version != version)
+            return false;
+        try
+        {
+            // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
+            _db.Remove(k, null, _write);
+        }
+        catch (RocksDbException e)
+        {
+            throw new StorageException("remove failed: " + e.Message, e);
+        }
+        Interlocked.Decrement(ref _count);
+        Interlocked.Increment(ref _writeSeq);
+        return true;
+    }
+
     public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into)
     {
         var segments = range.Segments().ToList();

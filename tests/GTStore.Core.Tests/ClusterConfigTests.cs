@@ -90,4 +90,18 @@ public sealed class ClusterConfigTests
         var c = new ClusterConfig { ValueBytesMax = 20 };
         Assert.Equal("value of 21 bytes exceeds the limit of 20 bytes", c.CheckSizes(5, 21));
     }
+
+    [Theory]
+    [InlineData(5_999)]
+    [InlineData(ClusterConfig.TombstoneGraceMaxMs + 1)]
+    public void Validate_rejects_a_tombstone_grace_outside_its_range_naming_the_flag_and_limits(int graceMs)
+    {
+        // The grace must cover a request timeout and two failure timeouts (2000 + 2 x 2000 by default).
+        var errors = new ClusterConfig { TombstoneGraceMs = graceMs }.Validate();
+        var error = Assert.Single(errors);
+        Assert.Contains("--tombstone-grace-ms", error);
+        Assert.Contains($"6000 (request timeout + 2 x failure timeout)..{ClusterConfig.TombstoneGraceMaxMs} ms", error);
+        Assert.Contains($"got {graceMs}", error);
+        Assert.Empty(new ClusterConfig { TombstoneGraceMs = 6_000 }.Validate());
+    }
 }

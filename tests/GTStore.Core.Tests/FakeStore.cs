@@ -24,6 +24,12 @@ internal sealed class FakeStore : IStorageEngine
         return true;
     }
 
+    public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Version version)
+    {
+        var k = (hash, Convert.ToHexString(key));
+        return _entries.TryGetValue(k, out var held) && held.Version == version && _entries.Remove(k);
+    }
+
     public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into)
     {
         if (after is not null)

@@ -228,4 +228,38 @@ public sealed class ManagerMachineTests
         var error = Assert.IsType<ErrorReply>(Assert.Single(h.Request(new ClientRequest(ClientOp.Get, [1], null))));
         Assert.Contains("ClientRequest", error.Message);
     }
+
+    [Fact]
+    public void Purge_floor_is_the_oldest_reported_hint_and_zero_while_a_member_is_unknown_or_down()
+    {
+        // docs/ARCHITECTURE.md Tombstones: a tombstone is purged only when older than every hint
+        // held in the cluster; a member whose hints are unknown (not reported, down) forbids it.
+        var h = Cluster(3);
+        h.Manager.OnMessage(h.NowMs, new Heartbeat(N(1), 500));
+        h.Manager.OnMessage(h.NowMs, new Heartbeat(N(2), 400));
+        Assert.Equal(0, h.Manager.PurgeFloor());
+        h.Out.Clear();
+        h.Manager.OnMessage(h.NowMs, new Heartbeat(N(3), 900));
+        Assert.Equal(400, h.Manager.PurgeFloor());
+        Assert.Contains(h.Out.Sends, s => s.To == N(3) && s.Message is PurgeFloor { Floor: 400, Epoch: 3 });
+        h.NowMs += h.Manager.Config.FailureTimeoutMs + 1;
+        h.Manager.OnMessage(h.NowMs, new Heartbeat(N(1), 500));
+        h.Manager.OnMessage(h.NowMs, new Heartbeat(N(2), 500));
+        h.Manager.Tick(h.NowMs);
+        Assert.Equal(0, h.Manager.PurgeFloor()); // server3 is down.
+        h.Manager.OnMessage(h.NowMs, new Heartbeat(N(3), 700));
+        Assert.Equal(500, h.Manager.PurgeFloor());
+    }
+
+    [Fact]
+    public void Purge_floor_is_zero_while_a_membership_change_is_pending()
+    {
+        var h = Cluster(3);
+        for (var i = 1; i <= 3; i++)
+            h.Manager.OnMessage(h.NowMs, new Heartbeat(N(i), 500));
+        Assert.Equal(500, h.Manager.PurgeFloor());
+        h.Send(new JoinRequest("sim://200", 200));
+        Assert.NotNull(h.Manager.Pending);
+        Assert.Equal(0, h.Manager.PurgeFloor());
+    }
 }

@@ -22,6 +22,16 @@ public sealed class KeyRecord(string key, string value)
     public long AnsweredAtMs { get; set; }
     public NodeId Forwarder { get; set; }
 
+    /// <summary>A delete of the key was sent (the workload deletes only keys whose write was acknowledged, at most once).</summary>
+    public bool DeleteSent { get; set; }
+    /// <summary>The delete's outcome; null while in flight.</summary>
+    public ReplyStatus? DeleteOutcome { get; set; }
+    /// <summary>The tombstone's version, once the delete was acknowledged.</summary>
+    public Version? DeleteAcknowledged { get; set; }
+    public long DeleteAnsweredAtMs { get; set; }
+    /// <summary>The key may hold no value now: its delete was acknowledged or may have been applied.</summary>
+    public bool MayBeDeleted => DeleteSent && DeleteOutcome != ReplyStatus.Failed;
+
     /// <summary>The highest version known to exist: acknowledged or read.</summary>
     public Version? Known => Acknowledged is { } a && MaxRead is { } r ? Version.Max(a, r) : Acknowledged ?? MaxRead;
 }
@@ -50,6 +60,13 @@ public sealed record FaultScenarioOptions
     /// </summary>
     public bool PermanentFailure { get; init; }
     public int RemoveAfterMs { get; init; } = 6_000;
+    /// <summary>Share of client operations that delete a key whose write was acknowledged.</summary>
+    public double DeleteFraction { get; init; } = 0.1;
+    /// <summary>
+    /// <see cref="ClusterConfig.TombstoneGraceMs"/> for the run: the smallest the default timeouts
+    /// allow, so tombstones are purged during the faults too.
+    /// </summary>
+    public int TombstoneGraceMs { get; init; } = new ClusterConfig().TombstoneGraceMinMs;
 }
 
 /// <summary>
@@ -62,7 +79,7 @@ public sealed record FaultScenarioOptions
 /// write answered Failed ("nothing was written") became visible. Reads during the faults that go
 /// backwards are counted, not failed: sloppy quorum does not promise read-your-writes.
 /// </summary>
-public sealed class FaultScenario
+public sealed partial class FaultScenario
 {
     private readonly SimCluster _sim;
     private readonly FaultScenarioOptions _options;
@@ -85,7 +102,7 @@ public sealed class FaultScenario
         Seed = seed;
         _output = output;
         _options = options ?? new FaultScenarioOptions();
-        _config = new ClusterConfig { ReplicationFactor = 3, ReadQuorum = 2, WriteQuorum = 2, TokensPerNode = 3 };
+        _config = new ClusterConfig { ReplicationFactor = 3, ReadQuorum = 2, WriteQuorum = 2, TokensPerNode = 3, TombstoneGraceMs = _options.TombstoneGraceMs };
         if (_options.PermanentFailure)
             _config = _config with { RemoveAfterMs = _options.RemoveAfterMs };
         _sim = new SimCluster(seed, _config);
@@ -173,6 +190,8 @@ public sealed class FaultScenario
         {
             _sim.RunFor(1_000);
             why = Settled() ?? PlacementProblems(1).FirstOrDefault() ?? (HintsHeld() > 0 ? $"{HintsHeld()} hints held" : "");
+            if (why == "" && StaleTombstones(1).FirstOrDefault() is { } stale)
+                why = stale;
             if (why == "")
             {
                 converged = true;
@@ -368,8 +387,11 @@ public sealed class FaultScenario
             Init(c, () => Think(c));
             return;
         }
-        if (_written.Count > 0 && Random.NextDouble() < _options.ReadFraction)
+        var dice = Random.NextDouble();
+        if (_written.Count > 0 && dice < _options.ReadFraction)
             Read(c, _written[Random.Next(_written.Count)]);
+        else if (_deletable.Count > 0 && dice < _options.ReadFraction + _options.DeleteFraction)
+            Delete(c);
         else
             Write(c);
     }
@@ -451,6 +473,7 @@ public sealed class FaultScenario
                 case ReplyStatus.Ok:
                     record.Acknowledged = reply.Value?.Version
                         ?? throw new SimulationException(Seed, $"write of {record.Key} acknowledged without a version");
+                    _deletable.Add(record);
                     break;
                 case ReplyStatus.Invalid:
                     throw new SimulationException(Seed, $"write of {record.Key} rejected as invalid: {reply.Error}");
@@ -492,6 +515,8 @@ public sealed class FaultScenario
                 var got = reply.Value!.Value;
                 if (got.Value is null || Encoding.UTF8.GetString(got.Value) != record.Value)
                     throw new SimulationException(Seed, $"read of {record.Key} returned a value that was never written: {Encoding.UTF8.GetString(got.Value ?? [])}");
+                if (!_final && record.DeleteAcknowledged is { } deletedAt && got.Version < deletedAt)
+                    _deletedReadBack++;
                 if (knownBefore is { } known && got.Version < known)
                     regressions.Add($"{_sim.NowMs} ms: read of {record.Key} via {reply.Coordinator} returned {got.Version}, older than {known} known before the read");
                 if (record.MaxRead is not { } max || got.Version > max)
@@ -499,7 +524,7 @@ public sealed class FaultScenario
                 break;
             case ReplyStatus.NotFound:
                 ReadsOk += _final ? 0 : 1;
-                if (knownBefore is { } k)
+                if (knownBefore is { } k && !record.DeleteSent)
                     regressions.Add($"{_sim.NowMs} ms: read of {record.Key} via {reply.Coordinator} found nothing, though {k} was known before the read ({record.Outcome})");
                 break;
             default:
@@ -529,7 +554,7 @@ public sealed class FaultScenario
                 .Where(h => h.Value is not null).OrderBy(h => h.Id).ToList();
             if (holders.Count == 0)
             {
-                if (k.Outcome == ReplyStatus.Ok)
+                if (k.Outcome == ReplyStatus.Ok && !k.MayBeDeleted)
                     problems.Add($"{k.Key} (acknowledged {k.Acknowledged}) is on no node; its preference list is [{string.Join(", ", expected)}]");
                 continue;
             }
@@ -597,6 +622,7 @@ public sealed class FaultScenario
         var lost = new List<string>();
         var failedVisible = new List<string>();
         var unanswered = new List<string>();
+        var resurrected = new List<string>();
         foreach (var (record, reply) in finalReads)
         {
             if (reply.Status is not (ReplyStatus.Ok or ReplyStatus.NotFound))
@@ -604,7 +630,16 @@ public sealed class FaultScenario
                 unanswered.Add($"{record.Key}: {reply.Status} {reply.Error}");
                 continue;
             }
-            if (record.Outcome == ReplyStatus.Ok && reply.Status != ReplyStatus.Ok)
+            if (record.DeleteAcknowledged is { } deleted && reply.Status == ReplyStatus.Ok)
+            {
+                var what = $"{record.Key} (deleted at {deleted}, acknowledged at {record.DeleteAnsweredAtMs} ms) reads {reply.Value?.Version}";
+                // A duplicated Forward runs the put a second time, maybe after the delete (a newer version).
+                if (reply.Value!.Value.Version > deleted && _sim.DuplicatedForwards.Contains(record.Key))
+                    _failedVisibleByDuplicate.Add(what);
+                else
+                    resurrected.Add(what);
+            }
+            if (record.Outcome == ReplyStatus.Ok && !record.MayBeDeleted && reply.Status != ReplyStatus.Ok)
                 lost.Add($"{record.Key} (acknowledged {record.Acknowledged} at {record.AnsweredAtMs} ms via {record.Forwarder}): {reply.Status}");
             if (record.Outcome == ReplyStatus.Failed && reply.Status == ReplyStatus.Ok)
             {
@@ -619,6 +654,11 @@ public sealed class FaultScenario
         Lost = lost.Count;
         if (unanswered.Count > 0)
             failures.Add($"{unanswered.Count} final reads failed on a healed cluster, e.g. {string.Join("; ", unanswered.Take(5))}");
+        if (resurrected.Count > 0)
+            failures.Add($"{resurrected.Count} deleted keys came back, e.g. {string.Join("; ", resurrected.Take(5))}");
+        var staleTombstones = StaleTombstones(int.MaxValue);
+        if (staleTombstones.Count > 0)
+            failures.Add($"{staleTombstones.Count} tombstones older than the grace were never purged, e.g. {string.Join("; ", staleTombstones.Take(5))}");
         if (lost.Count > 0)
             failures.Add($"{lost.Count} acknowledged writes lost, e.g. {string.Join("; ", lost.Take(5))}");
         if (_settledReadRegressions.Count > 0)
@@ -644,10 +684,13 @@ public sealed class FaultScenario
         foreach (var (status, why) in _keys.Where(k => k.Outcome is ReplyStatus.Failed or ReplyStatus.Unknown)
                      .GroupBy(k => (k.Outcome, Why: Reason(k.Error))).OrderByDescending(g => g.Count()).Select(g => (g.Key.Outcome, $"{g.Count()} x {g.Key.Why}")))
             _output($"  {status}: {why}");
+        _output($"deletes: {_keys.Count(k => k.DeleteSent)} sent, {_keys.Count(k => k.DeleteOutcome == ReplyStatus.Ok)} acknowledged; " +
+                $"tombstones purged {_sim.Nodes.Values.Sum(n => n.Machine.TombstonesPurged)} (live machines), grace {_config.TombstoneGraceMs} ms; " +
+                $"reads during faults of a deleted key that returned its value (sloppy quorum, not failed): {_deletedReadBack}");
         _output($"reads during faults: {Reads} ({ReadsOk} answered, {ReadsFailed} failed or timed out); client init fallbacks {InitFallbacks}; answered \"moved\" and resent {Moved}");
         if (_failedVisibleByDuplicate.Count > 0)
         {
-            _output($"writes answered Failed but visible because the simulation delivered their Forward twice (not failed; the transport never duplicates): {_failedVisibleByDuplicate.Count}");
+            _output($"writes answered Failed, or deleted, but visible because the simulation delivered their Forward twice (not failed; the transport never duplicates): {_failedVisibleByDuplicate.Count}");
             foreach (var f in _failedVisibleByDuplicate.Take(3))
                 _output("  " + f);
         }

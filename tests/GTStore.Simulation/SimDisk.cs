@@ -1,5 +1,6 @@
 using GTStore.Core;
 using GTStore.Storage;
+using Version = GTStore.Core.Version;
 
 namespace GTStore.Simulation;
 
@@ -13,7 +14,8 @@ public sealed class SimDisk : IStorageEngine
 {
     private MemoryEngine _live = new();
     private readonly MemoryEngine _durable = new();
-    private readonly List<(ulong Hash, byte[]? Key, VersionedValue Value, HashRange? Drop)> _unflushed = [];
+    // A removal is logged as its key with Remove set (compare-and-delete at that version).
+    private readonly List<(ulong Hash, byte[]? Key, VersionedValue Value, HashRange? Drop, bool Remove)> _unflushed = [];
 
     public string Name => "simdisk";
 
@@ -38,8 +40,17 @@ public sealed class SimDisk : IStorageEngine
         var stored = _live.Put(hash, key, value);
         Traced?.Invoke($"put {value.Version} stored {stored}", key.ToArray(), null);
         if (stored)
-            _unflushed.Add((hash, key.ToArray(), value, null));
+            _unflushed.Add((hash, key.ToArray(), value, null, false));
         return stored;
+    }
+
+    public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Version version)
+    {
+        var removed = _live.RemoveIfVersion(hash, key, version);
+        Traced?.Invoke($"remove if {version}: removed {removed}", key.ToArray(), null);
+        if (removed)
+            _unflushed.Add((hash, key.ToArray(), new VersionedValue(version, null), null, true));
+        return removed;
     }
 
     public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into) =>
@@ -49,17 +60,19 @@ public sealed class SimDisk : IStorageEngine
     {
         var removed = _live.DropRange(range);
         Traced?.Invoke($"drop range {range} ({removed} entries)", null, range);
-        _unflushed.Add((0, null, default, range));
+        _unflushed.Add((0, null, default, range, false));
         return removed;
     }
 
     /// <summary>Makes every put and drop so far durable (the host's group-commit fsync).</summary>
     public void Flush()
     {
-        foreach (var (hash, key, value, drop) in _unflushed)
+        foreach (var (hash, key, value, drop, remove) in _unflushed)
         {
             if (drop is { } range)
                 _durable.DropRange(range);
+            else if (remove)
+                _durable.RemoveIfVersion(hash, key!, value.Version);
             else
                 _durable.Put(hash, key!, value);
         }

@@ -50,6 +50,26 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
         Assert.Null(reopened.Get(goneHash, gone));
     }
 
+    [Theory]
+    [InlineData(FsyncMode.Always)]
+    [InlineData(FsyncMode.Batch)]
+    [InlineData(FsyncMode.None)]
+    public void A_synced_compare_and_delete_survives_a_reopen(FsyncMode mode)
+    {
+        var path = Path.Combine(_root, "remove-" + mode);
+        var key = Encoding.UTF8.GetBytes("purged");
+        using (var engine = new RocksDbEngine(path, mode))
+        {
+            Assert.True(engine.Put(9, key, new VersionedValue(new Core.Version(5, 1), null)));
+            engine.SyncPending();
+            Assert.True(engine.RemoveIfVersion(9, key, new Core.Version(5, 1)));
+            engine.SyncPending();
+        }
+        using var reopened = new RocksDbEngine(path, mode);
+        Assert.Equal(0, reopened.Count);
+        Assert.Null(reopened.Get(9, key));
+    }
+
     [Fact]
     public void RocksDb_engine_is_named_rocksdb()
     {

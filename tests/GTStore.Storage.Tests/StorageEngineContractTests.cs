@@ -201,6 +201,43 @@ public abstract class StorageEngineContractTests
     }
 
     [Fact]
+    public void RemoveIfVersion_removes_a_key_held_at_exactly_that_version()
+    {
+        // IStorageEngine.RemoveIfVersion: compare-and-delete, used to purge a tombstone.
+        using var engine = CreateEngine();
+        engine.Put(5, "k"u8, V(11, null));
+        engine.Put(5, "other"u8, V(11, null));
+        Assert.True(engine.RemoveIfVersion(5, "k"u8, new Version(11, 1)));
+        Assert.Null(engine.Get(5, "k"u8));
+        Assert.Equal(1, engine.Count);
+        Assert.NotNull(engine.Get(5, "other"u8));
+        var scanned = new List<StoredEntry>();
+        engine.Scan(new HashRange(0, 0), null, 100, 1 << 20, scanned);
+        Assert.Equal(["other"u8.ToArray()], scanned.Select(e => e.Key));
+        // Removed once: a second removal finds nothing.
+        Assert.False(engine.RemoveIfVersion(5, "k"u8, new Version(11, 1)));
+        // The key can be written again afterwards, at any version.
+        Assert.True(engine.Put(5, "k"u8, V(3, [1])));
+        Assert.Equal(2, engine.Count);
+    }
+
+    [Fact]
+    public void RemoveIfVersion_keeps_a_newer_or_older_version_and_ignores_missing_keys()
+    {
+        using var engine = CreateEngine();
+        engine.Put(5, "k"u8, V(12, [1]));
+        // A newer write arrived after the tombstone of version 11: it survives.
+        Assert.False(engine.RemoveIfVersion(5, "k"u8, new Version(11, 1)));
+        // Same timestamp, other node: a different version.
+        Assert.False(engine.RemoveIfVersion(5, "k"u8, new Version(12, 2)));
+        Assert.False(engine.RemoveIfVersion(5, "k"u8, new Version(13, 1)));
+        Assert.Equal(new Version(12, 1), engine.Get(5, "k"u8)!.Value.Version);
+        Assert.False(engine.RemoveIfVersion(6, "k"u8, new Version(12, 1)));
+        Assert.False(engine.RemoveIfVersion(5, "missing"u8, new Version(12, 1)));
+        Assert.Equal(1, engine.Count);
+    }
+
+    [Fact]
     public void Count_counts_keys_not_puts()
     {
         using var engine = CreateEngine();

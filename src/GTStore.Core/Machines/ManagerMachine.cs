@@ -10,7 +10,7 @@ namespace GTStore.Core;
 /// transfers, and commit the new epoch when all are done. Everything it must not forget goes out
 /// as a <see cref="ManagerSnapshot"/> to persist.
 /// </summary>
-public sealed class ManagerMachine
+public sealed partial class ManagerMachine
 {
     private sealed record Member(string Address, int Pid, MemberState State);
 
@@ -82,7 +82,10 @@ public sealed class ManagerMachine
         _nowMs = Math.Max(_nowMs, nowMs);
         switch (message)
         {
-            case Heartbeat m when _members.ContainsKey(m.From): Seen(m.From); break;
+            case Heartbeat m when _members.ContainsKey(m.From):
+                Seen(m.From);
+                OnHeartbeat(m);
+                break;
             case Heartbeat m when m.From.IsNode && m.From.Value < _nextNodeId:
                 // A node removed while it was cut off: it must not serve its stale data; it exits.
                 _out.Send(m.From, new LeaveDone(m.From));
@@ -197,6 +200,7 @@ public sealed class ManagerMachine
             // A restart: same member, same tokens, its own data. It must hear the rings again.
             _members[m.PreviousId] = known with { Address = m.Address, Pid = m.Pid };
             _acked.Remove(m.PreviousId);
+            _hintFloors.Remove(m.PreviousId);
             Seen(m.PreviousId);
             _out.Persist = Snapshot();
             _out.Reply(handle, new JoinReply(m.PreviousId, Config, Restarted: true));
@@ -374,6 +378,7 @@ public sealed class ManagerMachine
             if (_departed.Count >= Limits.NodesMax)
                 _departed.Clear();
             _departed[id] = _members[id].Address;
+            RememberDepartedFloor(id);
             _members.Remove(id);
             _acked.Remove(id);
             _lastSeenMs.Remove(id);

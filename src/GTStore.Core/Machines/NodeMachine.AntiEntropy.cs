@@ -99,12 +99,18 @@ public sealed partial class NodeMachine
         return entries;
     }
 
-    private bool ReplicatesRange(HashRange range) =>
-        Pending is null && Current.Partitions(Config.ReplicationFactor).Any(p => p.Range == range && Array.IndexOf(p.Replicas, Self) >= 0);
+    /// <summary>
+    /// Both this node and <paramref name="peer"/> replicate the range under this node's ring: a
+    /// node on an older ring (cut off, or removed meanwhile) must not push copies it no longer
+    /// owns, which could be older than a tombstone purged since.
+    /// </summary>
+    private bool BothReplicate(HashRange range, NodeId peer) =>
+        Pending is null && Current.Partitions(Config.ReplicationFactor)
+            .Any(p => p.Range == range && Array.IndexOf(p.Replicas, Self) >= 0 && Array.IndexOf(p.Replicas, peer) >= 0);
 
     private void OnSyncDigest(SyncDigest m)
     {
-        if (m.Leaves.Count != AntiEntropy.Leaves || !ReplicatesRange(m.Range))
+        if (m.Leaves.Count != AntiEntropy.Leaves || !BothReplicate(m.Range, m.From))
             return; // Rings differ for now; a later round will match.
         var mine = Summarise(m.Range);
         var differing = Enumerable.Range(0, AntiEntropy.Leaves).Where(i => mine[i] != m.Leaves[i]).ToList();
@@ -114,7 +120,7 @@ public sealed partial class NodeMachine
 
     private void OnSyncEntries(SyncEntries m)
     {
-        if (!ReplicatesRange(m.Range))
+        if (!BothReplicate(m.Range, m.From))
             return;
         // Answer with ours before merging theirs, so the peer receives what it lacks.
         if (!m.Final)

@@ -150,7 +150,9 @@ public sealed partial class NodeMachine
         {
             if (IsSuspect(owner, nowMs) && !HasLeft)
                 continue;
-            foreach (var (k, (key, value)) in byKey.Where(kv => !inFlight.Contains((owner, kv.Key))).Take(HandoffBatchMax))
+            // While a change is pending, a hint goes only to an owner that keeps the key in the new
+            // ring: one losing it may already have streamed the range, and would drop it at the commit.
+            foreach (var (k, (key, value)) in byKey.Where(kv => !inFlight.Contains((owner, kv.Key)) && KeepsAfterChange(owner, kv.Value.Key)).Take(HandoffBatchMax))
             {
                 var opId = NextOpId();
                 _handoffs[opId] = (owner, k, value.Version, nowMs);
@@ -158,6 +160,9 @@ public sealed partial class NodeMachine
             }
         }
     }
+
+    private bool KeepsAfterChange(NodeId owner, byte[] key) =>
+        Pending is null || HasLeft || Pending.IsReplica(owner, KeyHash.Of(key), Config.ReplicationFactor);
 
     /// <summary>
     /// Hints for a node that is no longer a member (removed after a permanent failure, or left)

@@ -129,6 +129,8 @@ public sealed partial class NodeMachine
 
     private bool TryStoreTransferred(StoredEntry e)
     {
+        if (WasPurged(e.Hash, e.Key, e.Value.Version))
+            return true; // Superseded by a tombstone purged less than the grace ago.
         try
         {
             _store.Put(e.Hash, e.Key, e.Value);

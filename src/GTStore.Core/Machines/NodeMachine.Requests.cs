@@ -417,6 +417,8 @@ public sealed partial class NodeMachine
     /// <summary>A best-effort local write (repair): a refusing disk leaves the copy stale, and later repair retries.</summary>
     private bool TryStore(ulong hash, byte[] key, VersionedValue value)
     {
+        if (WasPurged(hash, key, value.Version))
+            return false; // Superseded by a tombstone purged less than the grace ago (NodeMachine.Purge).
         try
         {
             return _store.Put(hash, key, value);

@@ -57,7 +57,7 @@ public sealed partial class NodeMachine
     }
 
     public NodeStatsReply Stats() =>
-        new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount);
+        new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount, TombstonesPurged: TombstonesPurged);
 
     /// <summary>A message from another node or the manager.</summary>
     public void OnMessage(long nowMs, Message message)
@@ -76,6 +76,10 @@ public sealed partial class NodeMachine
             case TransferBatchAck m: OnTransferBatchAck(nowMs, m); break;
             case SyncDigest m: OnSyncDigest(m); break;
             case SyncEntries m: OnSyncEntries(m); break;
+            case PurgeProposal m: OnPurgeProposal(m); break;
+            case PurgeConfirm m: OnPurgeConfirm(nowMs, m); break;
+            case PurgeCommit m: OnPurgeCommit(nowMs, m); break;
+            case PurgeFloor m: OnPurgeFloor(nowMs, m); break;
             case RingUpdate m: OnRingUpdate(m); break;
             case StartTransfers m: OnStartTransfers(nowMs, m); break;
             case LeaveDone m when m.Node == Self:
@@ -114,13 +118,14 @@ public sealed partial class NodeMachine
         if (Self.IsNode && nowMs - _lastHeartbeatMs >= Config.HeartbeatIntervalMs)
         {
             _lastHeartbeatMs = nowMs;
-            _out.Send(NodeId.Manager, new Heartbeat(Self));
+            _out.Send(NodeId.Manager, new Heartbeat(Self, HintFloor(nowMs)));
         }
         GoSloppy(nowMs);
         ExpireOperations(nowMs);
         ResendTransfers(nowMs);
         HandOffHints(nowMs);
         StartAntiEntropy(nowMs);
+        TickPurge(nowMs);
     }
 
     private bool IsReplica(ulong hash) =>
@@ -147,10 +152,15 @@ public sealed partial class NodeMachine
                 _out.Send(m.From, new ReplicaWriteAck(m.OpId, Self, false, $"{Self} is not a replica of this key at epoch {Current.Epoch}"));
             return;
         }
+        // A read repair from a node outside the rings (removed while cut off, with stale data) is
+        // ignored; a write no newer than a tombstone purged less than the grace ago is superseded.
+        var stale = (m.OpId == 0 && !Current.Contains(m.From) && Pending?.Contains(m.From) != true)
+                    || WasPurged(hash, m.Key, m.Value.Version);
         _clock.Observe(m.Value.Version.Timestamp);
         try
         {
-            _store.Put(hash, m.Key, m.Value);
+            if (!stale)
+                _store.Put(hash, m.Key, m.Value);
         }
         catch (StorageException e)
         {

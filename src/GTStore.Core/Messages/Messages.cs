@@ -36,7 +36,8 @@ public sealed record ClientReply(ReplyStatus Status, NodeId Coordinator, Version
 public sealed record NodeStatsRequest : Message;
 
 /// <param name="Resp">The node's Redis-protocol address, or "" when it serves none.</param>
-public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Epoch, bool InTransition, string Engine, long Hints = 0, string Resp = "") : Message;
+/// <param name="TombstonesPurged">Tombstones this node removed since it started (purge rounds, docs/ARCHITECTURE.md "Tombstones").</param>
+public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Epoch, bool InTransition, string Engine, long Hints = 0, string Resp = "", long TombstonesPurged = 0) : Message;
 
 // ---- node <-> node (one-way) -----------------------------------------------------------------
 
@@ -76,6 +77,22 @@ public sealed record SyncDigest(NodeId From, HashRange Range, IReadOnlyList<ulon
 /// </summary>
 public sealed record SyncEntries(NodeId From, HashRange Range, IReadOnlyList<int> Slices, IReadOnlyList<StoredEntry> Entries, bool Final) : Message;
 
+/// <summary>
+/// Tombstone purge, step 1: the first replica of a range asks the other replicas which of these
+/// tombstones (each entry's value is null) they hold at exactly that version, at ring
+/// <paramref name="Epoch"/> with no change pending.
+/// </summary>
+public sealed record PurgeProposal(long OpId, NodeId From, long Epoch, HashRange Range, IReadOnlyList<StoredEntry> Entries) : Message;
+
+/// <summary>Tombstone purge, step 2: the indices (into the proposal's entries) the replica holds exactly.</summary>
+public sealed record PurgeConfirm(long OpId, NodeId From, IReadOnlyList<int> Held) : Message;
+
+/// <summary>
+/// Tombstone purge, step 3: every replica holds these tombstones; each receiver removes a key only
+/// if what it holds is still exactly that tombstone (compare-and-delete: a newer write survives).
+/// </summary>
+public sealed record PurgeCommit(NodeId From, long Epoch, HashRange Range, IReadOnlyList<StoredEntry> Entries) : Message;
+
 // ---- manager <-> node (one-way) --------------------------------------------------------------
 
 /// <summary>
@@ -86,8 +103,20 @@ public sealed record RingUpdate(ClusterConfig Config, Ring Current, Ring? Pendin
 
 public sealed record RingAck(NodeId From, long Epoch, long PendingEpoch) : Message;
 
-/// <summary>A node is alive; sent every <see cref="ClusterConfig.HeartbeatIntervalMs"/>.</summary>
-public sealed record Heartbeat(NodeId From) : Message;
+/// <summary>
+/// A node is alive; sent every <see cref="ClusterConfig.HeartbeatIntervalMs"/>.
+/// <paramref name="HintFloor"/> is the lowest version timestamp among the hints it holds, or its
+/// current time (as a timestamp) when it holds none: no hint it holds is older.
+/// </summary>
+public sealed record Heartbeat(NodeId From, long HintFloor = 0) : Message;
+
+/// <summary>
+/// The manager's answer to a heartbeat: no hint held by any member (or by a node that departed
+/// less than the tombstone grace ago) is older than <paramref name="Floor"/>, and every member is
+/// up at ring <paramref name="Epoch"/> with no change pending. 0 forbids every purge (a member is
+/// down, behind, or has not reported since the manager started).
+/// </summary>
+public sealed record PurgeFloor(long Epoch, long Floor) : Message;
 
 /// <summary>
 /// The manager asks a source node to stream these tasks (indices into the plan). A transfer's id

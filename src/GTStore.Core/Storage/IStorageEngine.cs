@@ -42,6 +42,14 @@ public interface IStorageEngine : IDisposable
     /// </summary>
     ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into);
 
+    /// <summary>
+    /// Removes the key only if what is held is exactly <paramref name="version"/> (compare-and-delete,
+    /// used to purge a tombstone: a newer write that arrived meanwhile survives); returns whether it
+    /// was removed. Durable like a put (the same fsync mode). Throws <see cref="StorageException"/>
+    /// when the removal cannot be made.
+    /// </summary>
+    bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Version version);
+
     /// <summary>Removes every entry of <paramref name="range"/>; returns how many were removed.</summary>
     long DropRange(HashRange range);
 

@@ -51,6 +51,9 @@ public sealed class HybridClock
 
     public static long Logical(long timestamp) => timestamp & ((1L << LogicalBits) - 1);
 
+    /// <summary>The lowest timestamp of physical millisecond <paramref name="physicalMs"/>.</summary>
+    public static long AtPhysicalMs(long physicalMs) => physicalMs << LogicalBits;
+
     /// <summary>A new timestamp above the last one issued or observed and above <paramref name="floor"/>.</summary>
     public long Next(long physicalMs, long floor = 0)
     {

@@ -34,6 +34,10 @@ public static class MessageCodec
         TransferTaskDone => 23,
         LeaveDone => 24,
         Heartbeat => 25,
+        PurgeFloor => 26,
+        PurgeProposal => 27,
+        PurgeConfirm => 28,
+        PurgeCommit => 29,
         JoinRequest => 30,
         JoinReply => 31,
         ClientInitRequest => 32,
@@ -61,7 +65,7 @@ public static class MessageCodec
             case ClientRequest m: w.Byte((byte)m.Op); w.Bytes(m.Key); w.NullableBytes(m.Value); break;
             case ClientReply m: w.Byte((byte)m.Status); Node(w, m.Coordinator); OptionalValue(w, m.Value); w.NullableString(m.Error); break;
             case NodeStatsRequest or ClientInitRequest or StatusRequest or OkReply: break;
-            case NodeStatsReply m: Node(w, m.Node); w.I32(m.Pid); w.I64(m.KeyCount); w.I64(m.Epoch); w.Bool(m.InTransition); w.String(m.Engine); w.I64(m.Hints); w.String(m.Resp); break;
+            case NodeStatsReply m: Node(w, m.Node); w.I32(m.Pid); w.I64(m.KeyCount); w.I64(m.Epoch); w.Bool(m.InTransition); w.String(m.Engine); w.I64(m.Hints); w.String(m.Resp); w.I64(m.TombstonesPurged); break;
             case ReplicaWrite m: w.I64(m.OpId); Node(w, m.From); w.Bytes(m.Key); Value(w, m.Value); Node(w, m.HintFor); break;
             case ReplicaWriteAck m: w.I64(m.OpId); Node(w, m.From); w.Bool(m.Ok); w.NullableString(m.Error); break;
             case ReplicaRead m: w.I64(m.OpId); Node(w, m.From); w.Bytes(m.Key); Node(w, m.HintFor); break;
@@ -103,7 +107,15 @@ public static class MessageCodec
                 break;
             case TransferTaskDone m: Node(w, m.From); w.I64(m.TransferId); w.I32(m.TaskIndex); break;
             case LeaveDone m: Node(w, m.Node); break;
-            case Heartbeat m: Node(w, m.From); break;
+            case Heartbeat m: Node(w, m.From); w.I64(m.HintFloor); break;
+            case PurgeFloor m: w.I64(m.Epoch); w.I64(m.Floor); break;
+            case PurgeProposal m: w.I64(m.OpId); Node(w, m.From); w.I64(m.Epoch); w.U64(m.Range.Start); w.U64(m.Range.End); Entries(w, m.Entries); break;
+            case PurgeConfirm m:
+                w.I64(m.OpId); Node(w, m.From); w.I32(m.Held.Count);
+                foreach (var i in m.Held)
+                    w.I32(i);
+                break;
+            case PurgeCommit m: Node(w, m.From); w.I64(m.Epoch); w.U64(m.Range.Start); w.U64(m.Range.End); Entries(w, m.Entries); break;
             case JoinRequest m: w.String(m.Address); w.I32(m.Pid); Node(w, m.PreviousId); break;
             case JoinReply m: Node(w, m.Node); Config(w, m.Config); w.Bool(m.Restarted); w.Bool(m.DiscardData); break;
             case ClientInitReply m: w.I64(m.ClientId); Node(w, m.Forwarder); w.String(m.ForwarderAddress); Config(w, m.Config); break;
@@ -136,7 +148,7 @@ public static class MessageCodec
             case 1: return DecodeClientRequest(ref r);
             case 2: return DecodeClientReply(ref r);
             case 3: return new NodeStatsRequest();
-            case 4: return new NodeStatsReply(Node(ref r), r.I32("pid"), r.I64("key count"), r.I64("epoch"), r.Bool("in transition"), r.String("engine"), r.I64("hints"), r.String("resp"));
+            case 4: return new NodeStatsReply(Node(ref r), r.I32("pid"), r.I64("key count"), r.I64("epoch"), r.Bool("in transition"), r.String("engine"), r.I64("hints"), r.String("resp"), r.I64("tombstones purged"));
             case 10: return new ReplicaWrite(r.I64("op id"), Node(ref r), r.Bytes("key"), Value(ref r), Node(ref r));
             case 11: return new ReplicaWriteAck(r.I64("op id"), Node(ref r), r.Bool("ok"), r.NullableString("error"));
             case 12: return new ReplicaRead(r.I64("op id"), Node(ref r), r.Bytes("key"), Node(ref r));
@@ -200,7 +212,20 @@ public static class MessageCodec
             }
             case 23: return new TransferTaskDone(Node(ref r), r.I64("transfer id"), r.I32("task index"));
             case 24: return new LeaveDone(Node(ref r));
-            case 25: return new Heartbeat(Node(ref r));
+            case 25: return new Heartbeat(Node(ref r), r.I64("hint floor"));
+            case 26: return new PurgeFloor(r.I64("epoch"), r.I64("floor"));
+            case 27: return new PurgeProposal(r.I64("op id"), Node(ref r), r.I64("epoch"), new HashRange(r.U64("range start"), r.U64("range end")), Entries(ref r));
+            case 28:
+            {
+                var opId = r.I64("op id");
+                var from = Node(ref r);
+                var count = r.Count("held", 4);
+                var held = new int[count];
+                for (var i = 0; i < count; i++)
+                    held[i] = r.I32("held index");
+                return new PurgeConfirm(opId, from, held);
+            }
+            case 29: return new PurgeCommit(Node(ref r), r.I64("epoch"), new HashRange(r.U64("range start"), r.U64("range end")), Entries(ref r));
             case 30: return new JoinRequest(r.String("address"), r.I32("pid"), Node(ref r));
             case 31: return new JoinReply(Node(ref r), Config(ref r), r.Bool("restarted"), r.Bool("discard data"));
             case 32: return new ClientInitRequest();
@@ -237,6 +262,24 @@ public static class MessageCodec
         return new ClientReply((ReplyStatus)status, Node(ref r), OptionalValue(ref r), r.NullableString("error"));
     }
 
+    private static void Entries(WireWriter w, IReadOnlyList<StoredEntry> entries)
+    {
+        w.I32(entries.Count);
+        foreach (var e in entries)
+        {
+            w.U64(e.Hash); w.Bytes(e.Key); Value(w, e.Value);
+        }
+    }
+
+    private static StoredEntry[] Entries(ref WireReader r)
+    {
+        var count = r.Count("entries", 8 + 4 + 8 + 4 + 4);
+        var entries = new StoredEntry[count];
+        for (var i = 0; i < count; i++)
+            entries[i] = new StoredEntry(r.U64("hash"), r.Bytes("key"), Value(ref r));
+        return entries;
+    }
+
     private static void Node(WireWriter w, NodeId id) => w.I32(id.Value);
 
     private static NodeId Node(ref WireReader r)
@@ -270,7 +313,7 @@ public static class MessageCodec
     {
         w.I32(c.ReplicationFactor); w.I32(c.ReadQuorum); w.I32(c.WriteQuorum); w.I32(c.TokensPerNode);
         w.I32(c.KeyBytesMax); w.I32(c.ValueBytesMax); w.I32(c.RequestTimeoutMs); w.I32(c.MembershipRetryMs);
-        w.I32(c.HeartbeatIntervalMs); w.I32(c.FailureTimeoutMs); w.I32(c.RemoveAfterMs);
+        w.I32(c.HeartbeatIntervalMs); w.I32(c.FailureTimeoutMs); w.I32(c.RemoveAfterMs); w.I32(c.TombstoneGraceMs);
     }
 
     private static ClusterConfig Config(ref WireReader r)
@@ -288,6 +331,7 @@ public static class MessageCodec
             HeartbeatIntervalMs = r.I32("heartbeat interval"),
             FailureTimeoutMs = r.I32("failure timeout"),
             RemoveAfterMs = r.I32("removal delay"),
+            TombstoneGraceMs = r.I32("tombstone grace"),
         };
         var errors = c.Validate();
         if (errors.Count > 0)

@@ -1,0 +1,111 @@
+using GTStore.Core;
+using GTStore.Core.Messages;
+using Version = GTStore.Core.Version;
+
+namespace GTStore.Protocol.Tests;
+
+/// <summary>
+/// Message payloads round-trip through <see cref="MessageCodec"/> and malformed ones are rejected
+/// naming the field (docs/ARCHITECTURE.md "Wire protocol"). Here: the messages of tombstone purge
+/// and the fields it added to existing ones.
+/// </summary>
+public sealed class MessageCodecTests
+{
+    private static T RoundTrip<T>(T message) where T : Message =>
+        Assert.IsType<T>(MessageCodec.Decode(MessageCodec.TypeOf(message), MessageCodec.Encode(message)));
+
+    private static readonly StoredEntry[] Tombstones =
+    [
+        new(7, [1, 2], new VersionedValue(new Version(123_456 << 16, 3), null)),
+        new(ulong.MaxValue, [0], new VersionedValue(new Version(long.MaxValue, 1), null)),
+    ];
+
+    private static void AssertEntries(IReadOnlyList<StoredEntry> expected, IReadOnlyList<StoredEntry> actual)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].Hash, actual[i].Hash);
+            Assert.Equal(expected[i].Key, actual[i].Key);
+            Assert.Equal(expected[i].Value.Version, actual[i].Value.Version);
+            Assert.True(actual[i].Value.IsTombstone);
+        }
+    }
+
+    [Fact]
+    public void Purge_proposal_round_trips()
+    {
+        var m = new PurgeProposal(42, new NodeId(3), 9, new HashRange(100, 5), Tombstones);
+        var back = RoundTrip(m);
+        Assert.Equal((m.OpId, m.From, m.Epoch, m.Range), (back.OpId, back.From, back.Epoch, back.Range));
+        AssertEntries(m.Entries, back.Entries);
+    }
+
+    [Fact]
+    public void Purge_confirm_round_trips_with_and_without_indices()
+    {
+        var back = RoundTrip(new PurgeConfirm(42, new NodeId(2), [0, 5, 1023]));
+        Assert.Equal((42L, new NodeId(2)), (back.OpId, back.From));
+        Assert.Equal([0, 5, 1023], back.Held);
+        Assert.Empty(RoundTrip(new PurgeConfirm(1, new NodeId(1), [])).Held);
+    }
+
+    [Fact]
+    public void Purge_commit_round_trips()
+    {
+        var m = new PurgeCommit(new NodeId(4), 11, new HashRange(0, 0), Tombstones);
+        var back = RoundTrip(m);
+        Assert.Equal((m.From, m.Epoch, m.Range), (back.From, back.Epoch, back.Range));
+        AssertEntries(m.Entries, back.Entries);
+    }
+
+    [Fact]
+    public void Purge_floor_and_heartbeat_with_hint_floor_round_trip()
+    {
+        Assert.Equal(new PurgeFloor(7, 99 << 16), RoundTrip(new PurgeFloor(7, 99 << 16)));
+        Assert.Equal(new PurgeFloor(0, 0), RoundTrip(new PurgeFloor(0, 0)));
+        Assert.Equal(new Heartbeat(new NodeId(5), long.MaxValue), RoundTrip(new Heartbeat(new NodeId(5), long.MaxValue)));
+    }
+
+    [Fact]
+    public void Node_stats_carry_the_purged_tombstone_count()
+    {
+        var m = new NodeStatsReply(new NodeId(1), 77, 10, 3, false, "memory", 2, "127.0.0.1:7000", TombstonesPurged: 12345);
+        Assert.Equal(m, RoundTrip(m));
+    }
+
+    [Fact]
+    public void Cluster_config_carries_the_tombstone_grace()
+    {
+        var config = new ClusterConfig { TombstoneGraceMs = 123_456 };
+        var back = RoundTrip(new JoinReply(new NodeId(1), config));
+        Assert.Equal(config, back.Config);
+    }
+
+    public static TheoryData<string, ushort, byte[], string> MalformedCases => new()
+    {
+        // A proposal that stops inside its epoch.
+        { "truncated proposal", 27, [1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 9, 0], "epoch" },
+        // A confirm announcing more indices than its bytes can hold.
+        { "confirm count too large", 28, [.. new byte[8], 1, 0, 0, 0, 0xFF, 0xFF, 0, 0], "held" },
+        // A floor with a trailing byte.
+        { "floor with trailing byte", 26, [.. new byte[16], 1], "PurgeFloor" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedCases))]
+    public void Malformed_purge_messages_are_rejected_naming_the_field(string name, ushort type, byte[] payload, string expected)
+    {
+        var error = Assert.Throws<ProtocolException>(() => MessageCodec.Decode(type, payload));
+        Assert.True(error.Message.Contains(expected, StringComparison.Ordinal), $"{name}: {error.Message}");
+    }
+
+    [Fact]
+    public void A_config_with_a_tombstone_grace_below_its_minimum_is_rejected_naming_the_flag()
+    {
+        var bad = new ClusterConfig { TombstoneGraceMs = 1_000 };
+        var payload = MessageCodec.Encode(new JoinReply(new NodeId(1), bad));
+        var error = Assert.Throws<ProtocolException>(() => MessageCodec.Decode(MessageCodec.TypeOf(new JoinReply(new NodeId(1), bad)), payload));
+        Assert.Contains("--tombstone-grace-ms", error.Message);
+    }
+}
