@@ -9,31 +9,18 @@ using Microsoft.Extensions.Logging;
 namespace GTStore.Hosting;
 
 /// <summary>
-/// Carries a machine's one-way sends to peers without ever blocking its loop. A message to a peer
-/// whose connection is open (and has nothing queued behind a connect) is queued on that connection
-/// at once, on the caller's thread; otherwise it waits in the peer's ordered queue, whose pump
-/// connects and sends. A message that cannot be delivered (connect refused, connection lost) is
-/// handed back through <c>onUnreachable</c>.
+/// Carries a machine's one-way sends to peers without ever blocking its loop: one ordered queue
+/// and one pump per peer over a persistent connection. A message that cannot be delivered
+/// (connect refused, connection lost) is handed back through <c>onUnreachable</c>.
 /// </summary>
 public sealed class PeerSender : IAsyncDisposable
 {
     /// <summary>Messages queued for one peer before further ones count as undeliverable.</summary>
     public const int PeerQueueMax = 65_536;
 
-    private sealed class Peer(Channel<(string? Address, Message Message)> queue)
-    {
-        public Channel<(string? Address, Message Message)> Queue { get; } = queue;
-
-        /// <summary>Messages in the queue or being sent by the pump: while any, new ones queue behind them (order).</summary>
-        public int Backlog;
-
-        /// <summary>1 once the pump runs.</summary>
-        public int Pumping;
-    }
-
     private readonly PeerConnections _connections;
     private readonly Action<NodeId, Message> _onUnreachable;
-    private readonly ConcurrentDictionary<NodeId, Peer> _peers = new();
+    private readonly ConcurrentDictionary<NodeId, Channel<(string? Address, Message Message)>> _queues = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _logger;
 
@@ -47,26 +34,18 @@ public sealed class PeerSender : IAsyncDisposable
     /// <summary>Queues <paramref name="message"/> for <paramref name="to"/> at <paramref name="address"/> (null: unknown, undeliverable).</summary>
     public void Send(NodeId to, string? address, Message message)
     {
-        var peer = _peers.GetOrAdd(to, static _ =>
-            new Peer(Channel.CreateBounded<(string?, Message)>(new BoundedChannelOptions(PeerQueueMax) { SingleReader = true })));
-        if (Volatile.Read(ref peer.Pumping) == 0 && Interlocked.Exchange(ref peer.Pumping, 1) == 0)
-            _ = Task.Run(() => PumpAsync(to, peer));
-        if (Volatile.Read(ref peer.Backlog) == 0 && address is not null && _connections.TryGetOpen(address, out var connection)
-            && connection.TrySend(MessageCodec.TypeOf(message), 0, MessageCodec.Encode(message)))
+        var queue = _queues.GetOrAdd(to, peer =>
         {
-            return;
-        }
-        Interlocked.Increment(ref peer.Backlog);
-        if (!peer.Queue.Writer.TryWrite((address, message)))
-        {
-            Interlocked.Decrement(ref peer.Backlog);
+            var channel = Channel.CreateBounded<(string?, Message)>(new BoundedChannelOptions(PeerQueueMax) { SingleReader = true });
+            _ = Task.Run(() => PumpAsync(peer, channel.Reader));
+            return channel;
+        });
+        if (!queue.Writer.TryWrite((address, message)))
             _onUnreachable(to, message);
-        }
     }
 
-    private async Task PumpAsync(NodeId id, Peer peer)
+    private async Task PumpAsync(NodeId peer, ChannelReader<(string? Address, Message Message)> reader)
     {
-        var reader = peer.Queue.Reader;
         try
         {
             while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
@@ -77,17 +56,13 @@ public sealed class PeerSender : IAsyncDisposable
                     try
                     {
                         if (address is null)
-                            throw new ConnectionClosedException($"no address known for {id}");
+                            throw new ConnectionClosedException($"no address known for {peer}");
                         await _connections.SendAsync(address, MessageCodec.TypeOf(message), MessageCodec.Encode(message), _stop.Token).ConfigureAwait(false);
                     }
                     catch (Exception e) when (e is IOException or ArgumentException or TimeoutException)
                     {
-                        HostLog.PeerUnreachable(_logger, id.ToString(), address ?? "?", e.Message);
-                        _onUnreachable(id, message);
-                    }
-                    finally
-                    {
-                        Interlocked.Decrement(ref peer.Backlog);
+                        HostLog.PeerUnreachable(_logger, peer.ToString(), address ?? "?", e.Message);
+                        _onUnreachable(peer, message);
                     }
                 }
             }
@@ -100,8 +75,8 @@ public sealed class PeerSender : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
-        foreach (var peer in _peers.Values)
-            peer.Queue.Writer.TryComplete();
+        foreach (var q in _queues.Values)
+            q.Writer.TryComplete();
         _stop.Dispose();
     }
 }

@@ -175,9 +175,7 @@ public sealed class NodeHost : IAsyncDisposable
     /// </summary>
     public async Task<ClientReply> ExecuteAsync(ClientRequest request, CancellationToken ct = default)
     {
-        // Continuations run on the thread that carries out the reply: the front end writes its
-        // answer there rather than waiting for a pool thread to wake (it never blocks).
-        var completion = new TaskCompletionSource<Message>();
+        var completion = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
         var handle = _replies.RegisterLocal(completion);
         await _loop!.PostAsync(now => _machine.OnClientRequest(now, handle, request)).ConfigureAwait(false);
         return (ClientReply)await completion.Task.WaitAsync(ct).ConfigureAwait(false);

@@ -14,11 +14,8 @@ namespace GTStore.Transport;
 /// <summary>
 /// A persistent connection carrying frames both ways, with many requests in flight matched by
 /// request id (DESIGN.md "Transport"). One reader loop parses frames and completes waiting
-/// requests or calls the <see cref="FrameHandler"/>. Sends go through a bounded queue that is
-/// drained by whichever sender finds no drain running, on its own thread: it writes the whole
-/// queue and flushes once per batch, so a sender whose socket has room never hands off to another
-/// thread, and frames queued meanwhile ride along in the same flush. Shutdown is idempotent and
-/// never throws.
+/// requests or calls the <see cref="FrameHandler"/>; one writer loop drains a bounded send queue
+/// and flushes once per batch. Shutdown is idempotent and never throws.
 /// </summary>
 /// <remarks>
 /// Request ids: the side that connected allocates odd ids and the side that accepted allocates
@@ -28,7 +25,7 @@ namespace GTStore.Transport;
 /// </remarks>
 public sealed class FrameConnection : IAsyncDisposable
 {
-    /// <summary>Bytes a drain encodes before it flushes, so one batch never buffers the whole queue.</summary>
+    /// <summary>Bytes the writer loop encodes before it flushes, so one batch never buffers the whole queue.</summary>
     private const int FlushBytesMax = 1024 * 1024;
 
     /// <summary>Size of the pipe buffers between the socket stream and the frame loops.</summary>
@@ -62,15 +59,10 @@ public sealed class FrameConnection : IAsyncDisposable
     private string _closeReason = "";
     private string? _remoteError;
 
-    // Written by BeginClose before it completes the send queue; a drain reads it only after the
-    // queue reports completion, which orders the two.
+    // Written by BeginClose before it completes the send queue; the writer loop reads it only
+    // after the queue reports completion, which orders the two.
     private Frame? _finalFrame;
-
-    /// <summary>1 while a drain owns <see cref="_output"/>; the sender that sets it runs the drain.</summary>
-    private int _draining;
-
-    /// <summary>Completes when the send side is finished: queue drained after close, or a send failed.</summary>
-    private readonly TaskCompletionSource _sendEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _writeLoop = Task.CompletedTask;
 
     internal FrameConnection(Socket socket, string remoteDescription, bool accepted, FrameHandler? onFrame, ILogger? logger)
     {
@@ -148,29 +140,7 @@ public sealed class FrameConnection : IAsyncDisposable
     {
         FrameCodec.EncodedLength(payload.Length);
         var frame = new Frame(type, requestId, payload);
-        if (!_sendQueue.Writer.TryWrite(frame))
-        {
-            return EnqueueSlowAsync(frame, ct);
-        }
-
-        Drain();
-        return ValueTask.CompletedTask;
-    }
-
-    /// <summary>
-    /// Queues one frame if there is room right now, without waiting: false when the queue is full
-    /// or the connection is closed (the caller may queue it elsewhere and retry later).
-    /// </summary>
-    public bool TrySend(ushort type, ulong requestId, ReadOnlyMemory<byte> payload)
-    {
-        FrameCodec.EncodedLength(payload.Length);
-        if (!_sendQueue.Writer.TryWrite(new Frame(type, requestId, payload)))
-        {
-            return false;
-        }
-
-        Drain();
-        return true;
+        return _sendQueue.Writer.TryWrite(frame) ? ValueTask.CompletedTask : EnqueueSlowAsync(frame, ct);
     }
 
     /// <summary>
@@ -206,11 +176,7 @@ public sealed class FrameConnection : IAsyncDisposable
             }
 
             var request = new Frame(type, requestId, payload);
-            if (_sendQueue.Writer.TryWrite(request))
-            {
-                Drain();
-            }
-            else
+            if (!_sendQueue.Writer.TryWrite(request))
             {
                 await EnqueueWithinAsync(request, timeout, ct).ConfigureAwait(false);
             }
@@ -260,7 +226,7 @@ public sealed class FrameConnection : IAsyncDisposable
             return;
         }
 
-        Drain();
+        Volatile.Write(ref _writeLoop, Task.Run(WriteLoopAsync));
         _ = Task.Run(ReadLoopAsync);
     }
 
@@ -292,7 +258,6 @@ public sealed class FrameConnection : IAsyncDisposable
         {
             if (_sendQueue.Writer.TryWrite(frame))
             {
-                Drain();
                 return;
             }
         }
@@ -478,25 +443,12 @@ public sealed class FrameConnection : IAsyncDisposable
         BeginClose($"protocol error: {problem}", graceful: true, error);
     }
 
-    /// <summary>
-    /// Starts a drain on this thread unless one is running or the loops have not started. The
-    /// drain runs synchronously for as long as the socket takes the bytes at once.
-    /// </summary>
-    private void Drain()
-    {
-        if (Volatile.Read(ref _started) != 0 && Interlocked.CompareExchange(ref _draining, 1, 0) == 0)
-        {
-            _ = DrainAsync();
-        }
-    }
-
-    /// <summary>Writes queued frames, one flush per batch, until the queue is empty (or, once closing, finished).</summary>
-    private async Task DrainAsync()
+    private async Task WriteLoopAsync()
     {
         var queue = _sendQueue.Reader;
         try
         {
-            while (true)
+            while (await queue.WaitToReadAsync().ConfigureAwait(false))
             {
                 int batchBytes = 0;
                 while (batchBytes < FlushBytesMax && queue.TryRead(out var frame))
@@ -505,75 +457,34 @@ public sealed class FrameConnection : IAsyncDisposable
                     batchBytes += FrameCodec.EncodedLength(frame.Payload.Length);
                 }
 
-                if (batchBytes > 0)
-                {
-                    await _output.FlushAsync().ConfigureAwait(false);
-                    continue;
-                }
-
-                if (queue.Completion.IsCompleted)
-                {
-                    await FinishSendAsync().ConfigureAwait(false);
-                    return;
-                }
-
-                // Release, then look again: a frame queued after our last read saw the drain
-                // running and left it to us.
-                Volatile.Write(ref _draining, 0);
-                if (!queue.TryPeek(out _) && !queue.Completion.IsCompleted)
-                {
-                    return;
-                }
-
-                if (Interlocked.CompareExchange(ref _draining, 1, 0) != 0)
-                {
-                    return;
-                }
+                await _output.FlushAsync().ConfigureAwait(false);
             }
-        }
-        catch (Exception e) when (IsTransportFailure(e))
-        {
-            BeginClose($"send failed: {Describe(e)}", graceful: false);
-            await CompleteOutputAsync().ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            Log.UnexpectedFailure(_logger, e, RemoteDescription);
-            BeginClose($"send failed: {e.Message}", graceful: false);
-            await CompleteOutputAsync().ConfigureAwait(false);
-        }
-    }
 
-    /// <summary>The queue is closed and empty: writes the final frame, if any, and ends the send side.</summary>
-    private async Task FinishSendAsync()
-    {
-        try
-        {
             if (_finalFrame is { } last)
             {
                 FrameCodec.Write(_output, last.Type, last.RequestId, last.Payload.Span);
                 await _output.FlushAsync().ConfigureAwait(false);
             }
         }
-        finally
-        {
-            await CompleteOutputAsync().ConfigureAwait(false);
-        }
-    }
-
-    private async Task CompleteOutputAsync()
-    {
-        try
-        {
-            await _output.CompleteAsync().ConfigureAwait(false);
-        }
         catch (Exception e) when (IsTransportFailure(e))
         {
-            // The socket is gone; there is nothing left to flush to.
+            BeginClose($"send failed: {Describe(e)}", graceful: false);
+        }
+        catch (Exception e)
+        {
+            Log.UnexpectedFailure(_logger, e, RemoteDescription);
+            BeginClose($"send failed: {e.Message}", graceful: false);
         }
         finally
         {
-            _sendEnded.TrySetResult();
+            try
+            {
+                await _output.CompleteAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsTransportFailure(e))
+            {
+                // The socket is gone; there is nothing left to flush to.
+            }
         }
     }
 
@@ -594,7 +505,6 @@ public sealed class FrameConnection : IAsyncDisposable
         _sendQueue.Writer.TryComplete();
         Log.ConnectionClosed(_logger, RemoteDescription, reason);
         FailPending();
-        Drain(); // An idle send side finishes now; a running drain finishes when the queue is empty.
         _ = FinishCloseAsync(graceful);
     }
 
@@ -615,7 +525,7 @@ public sealed class FrameConnection : IAsyncDisposable
         {
             if (graceful && Volatile.Read(ref _started) != 0)
             {
-                await _sendEnded.Task.WaitAsync(CloseDrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await Volatile.Read(ref _writeLoop).WaitAsync(CloseDrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
                 ShutdownSend();
                 await _inputEnded.Task.WaitAsync(CloseLingerTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
@@ -623,11 +533,7 @@ public sealed class FrameConnection : IAsyncDisposable
         finally
         {
             _socket.Dispose();
-            if (Volatile.Read(ref _started) != 0)
-            {
-                await _sendEnded.Task.WaitAsync(CloseDrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            }
-
+            await Volatile.Read(ref _writeLoop).WaitAsync(CloseDrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             await _stream.DisposeAsync().ConfigureAwait(false);
             _completion.TrySetResult();
         }

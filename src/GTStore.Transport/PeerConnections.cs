@@ -84,15 +84,6 @@ public sealed class PeerConnections : IAsyncDisposable
         throw new ConnectionClosedException($"connection to {address} closed each of {LookupPassesMax} times it was opened");
     }
 
-    /// <summary>The open connection to <paramref name="address"/>, if there is one now; never connects or waits.</summary>
-    public bool TryGetOpen(string address, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out FrameConnection? connection)
-    {
-        connection = _connections.TryGetValue(address, out var attempt) && attempt.IsCompletedSuccessfully && !attempt.Result.IsClosed
-            ? attempt.Result
-            : null;
-        return connection is not null;
-    }
-
     /// <summary>Sends a one-way message (request id 0) to <paramref name="address"/>.</summary>
     /// <exception cref="ConnectionClosedException">The peer could not be reached.</exception>
     public async Task SendAsync(string address, ushort type, ReadOnlyMemory<byte> payload, CancellationToken ct)
