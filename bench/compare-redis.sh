@@ -5,13 +5,21 @@
 # ratios. Bounded: every run has a fixed request count; every process started here is stopped by
 # pid on exit.
 #
-#   bench/compare-redis.sh               # ROUNDS=3, N_P1=50000, N_P16=200000
-#   ROUNDS=5 N_P1=100000 bench/compare-redis.sh
+# Durability is matched: the Redis servers run with appendonly no and no snapshots, so GTStore
+# runs with --fsync none (writes reach RocksDB's log and the OS, not the disk, before the ack).
+# GTSTORE_START_ARGS overrides it, e.g. "--fsync always" for GTStore's durable default.
+# redis-benchmark times a multi-threaded run in steps of about 250 ms, so runs must be long:
+# the defaults give runs of several seconds each.
+#
+#   bench/compare-redis.sh               # ROUNDS=3, N_P1=200000, N_P16=1000000
+#   ROUNDS=5 GTSTORE_START_ARGS="--fsync always" bench/compare-redis.sh
+#   TESTS=get PIPELINES=1 ROUNDS=1 bench/compare-redis.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds="${ROUNDS:-3}"
-n_p1="${N_P1:-50000}"
-n_p16="${N_P16:-200000}"
+n_p1="${N_P1:-200000}"
+n_p16="${N_P16:-1000000}"
+gt_args="${GTSTORE_START_ARGS:---fsync none}"
 out="${OUT:-$here/bench/results}"
 mkdir -p "$out"
 
@@ -32,8 +40,8 @@ trap cleanup EXIT
 
 gt_port=7400; cluster_base=7500; single_port=7600
 
-echo "== starting GTStore: 7 nodes, N=3 R=2 W=2 (RESP on $gt_port..$((gt_port + 6)))"
-"$here/gtstore" start --dir "$work/gtstore" --nodes 7 --rep 3 --read-quorum 2 --write-quorum 2 --resp-port "$gt_port" ${GTSTORE_START_ARGS:-} >/dev/null
+echo "== starting GTStore: 7 nodes, N=3 R=2 W=2, $gt_args (RESP on $gt_port..$((gt_port + 6)))"
+"$here/gtstore" start --dir "$work/gtstore" --nodes 7 --rep 3 --read-quorum 2 --write-quorum 2 --resp-port "$gt_port" $gt_args >/dev/null
 
 echo "== starting a Redis Cluster: 6 servers (3 masters + 3 replicas) on $cluster_base..$((cluster_base + 5))"
 for i in 0 1 2 3 4 5; do
@@ -93,5 +101,5 @@ median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} E
     done
   done
   echo
-  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds; $(date -u +%F) on $(nproc) cores"
+  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds; GTStore: 7 nodes N=3 R=2 W=2 $gt_args; Redis: appendonly no, no snapshots; $(date -u +%F) on $(nproc) cores"
 } | tee "$out/compare-redis.md"

@@ -125,6 +125,31 @@ public sealed class SloppyQuorumTests
     }
 
     [Fact]
+    public void A_committed_ring_keeps_the_stored_copy_of_a_hint_so_it_survives_a_crash()
+    {
+        var c = new Cluster();
+        var key = c.KeyWithReplicas(out var replicas);
+        var hash = KeyHash.Of(key);
+        c.Down.Add(replicas[1]);
+        c.Down.Add(replicas[2]);
+        c.Nodes[replicas[0]].Node.OnClientRequest(c.NowMs, 1, new ClientRequest(ClientOp.Put, key, [5]));
+        c.Run();
+        c.Tick(Config.RequestTimeoutMs / 4 + 1);
+        Assert.Equal(ReplyStatus.Ok, Assert.Single(c.Replies).Status);
+        var standIn = c.Nodes.First(n => !replicas.Contains(n.Key) && n.Value.Store.Get(hash, key) is not null).Key;
+        var (node, _, store) = c.Nodes[standIn];
+        Assert.Equal(1, node.HintCount);
+
+        // A later committed ring (same placement, next epoch) drops what the stand-in does not own...
+        var next = new Ring(c.Ring.Epoch + 1, c.Ring.Tokens, c.Ring.Members);
+        node.OnMessage(c.NowMs, new RingUpdate(Config, next, null));
+
+        // ...but not the copy behind its hint: a crash now would still bring the hint back.
+        Assert.Equal([(byte)5], store.Get(hash, key)!.Value.Value!);
+        Assert.Equal(1, node.HintCount);
+    }
+
+    [Fact]
     public void Anti_entropy_brings_a_replica_that_missed_writes_up_to_date_without_reads()
     {
         var c = new Cluster();

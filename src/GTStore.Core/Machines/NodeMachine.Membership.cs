@@ -69,7 +69,7 @@ public sealed partial class NodeMachine
                     }
                     else
                     {
-                        _store.DropRange(range);
+                        DropRangeKeepingHints(range);
                     }
                 }
                 catch (StorageException)
@@ -78,6 +78,32 @@ public sealed partial class NodeMachine
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Drops <paramref name="range"/> except the keys this node holds hints for: their stored
+    /// copies are what makes those hints survive a crash, and each goes with its hint's
+    /// acknowledgement (DropStrayCopy). The range is dropped as the sub-ranges between hinted
+    /// hashes, so no moment exists at which a hinted copy is gone from the store.
+    /// </summary>
+    private void DropRangeKeepingHints(HashRange range)
+    {
+        var hinted = _hints.Values.SelectMany(byKey => byKey.Values)
+            .Select(h => KeyHash.Of(h.Key))
+            .Where(range.Contains)
+            .Distinct()
+            .OrderBy(h => unchecked(h - range.Start)) // ring order from the range's start
+            .ToList();
+        var start = range.Start;
+        foreach (var hash in hinted)
+        {
+            var before = unchecked(hash - 1);
+            if (before != start)
+                _store.DropRange(new HashRange(start, before));
+            start = hash;
+        }
+        if (start != range.End)
+            _store.DropRange(new HashRange(start, range.End));
     }
 
     private void OnStartTransfers(long nowMs, StartTransfers m)
