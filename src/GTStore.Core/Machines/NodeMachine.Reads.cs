@@ -1,0 +1,172 @@
+using GTStore.Core.Messages;
+
+namespace GTStore.Core;
+
+// The read path (DESIGN.md "Request path", Read): R replicas asked, spares and stand-ins for the
+// ones that fail or stay silent, the latest version answered, stale replicas repaired.
+public sealed partial class NodeMachine
+{
+    private sealed class ReadOp(ReplyTarget target, byte[] key, ReadQuorum quorum, long nowMs, long deadlineMs, long sloppyAfterMs)
+        : SloppyOp(target, key, nowMs, deadlineMs, sloppyAfterMs)
+    {
+        public ReadQuorum Quorum { get; } = quorum;
+        public bool Replied { get; set; }
+
+        /// <summary>Replicas asked so far: R at first, more only when one fails or stays silent.</summary>
+        public HashSet<NodeId> Asked { get; } = [];
+
+        /// <summary>Replicas not asked yet, in the order they would be.</summary>
+        public Queue<NodeId> Spares { get; } = new();
+
+        /// <summary>Asked replicas a spare was already asked in place of.</summary>
+        public HashSet<NodeId> Covered { get; } = [];
+
+        public bool AllAskedAnswered => Asked.All(r => Quorum.HasAnswered(r) || Covered.Contains(r));
+
+        public override IEnumerable<NodeId> Waiting => Asked.Where(r => !Quorum.HasAnswered(r));
+    }
+
+    /// <summary>
+    /// Asks R of the N replicas (this node first, as its answer costs no message; suspects last)
+    /// and keeps the others as spares for a replica that fails or stays silent: any R replicas
+    /// overlap any W, so R answers hold the latest acknowledged write. Anti-entropy, not the read,
+    /// keeps the replicas that were not asked up to date.
+    /// </summary>
+    private void StartRead(long nowMs, ReplyTarget target, byte[] key)
+    {
+        var hash = KeyHash.Of(key);
+        var replicas = Current.PreferenceList(hash, Config.ReplicationFactor);
+        var quorum = new ReadQuorum(replicas, Config.ReadQuorum);
+        var opId = NextOpId();
+        var op = new ReadOp(target, key, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
+        _reads[opId] = op;
+        op.Used.UnionWith(replicas);
+        var order = replicas.OrderBy(r => r == Self ? 0 : IsSuspect(r, nowMs) ? 2 : 1).ToList();
+        foreach (var spare in order.Skip(Config.ReadQuorum))
+            op.Spares.Enqueue(spare);
+        foreach (var replica in order.Take(Config.ReadQuorum))
+            AskReplica(nowMs, opId, op, replica);
+        AdvanceRead(opId, op);
+    }
+
+    private void AskReplica(long nowMs, long opId, ReadOp op, NodeId replica)
+    {
+        op.Asked.Add(replica);
+        if (replica == Self)
+            op.Quorum.Answer(Self, _store.Get(op.Hash, op.Key));
+        else if (IsSuspect(replica, nowMs))
+            ReplaceReadReplica(nowMs, opId, op, replica);
+        else
+            _out.Send(replica, new ReplicaRead(opId, Self, op.Key));
+    }
+
+    /// <summary>
+    /// In place of <paramref name="replica"/>, asks a spare replica if one is left (and
+    /// <paramref name="spareFirst"/>), else a stand-in (which answers from its store and hints).
+    /// </summary>
+    private void ReplaceReadReplica(long nowMs, long opId, ReadOp op, NodeId replica, bool spareFirst = true)
+    {
+        if (spareFirst && op.Spares.Count > 0 && op.Covered.Add(replica))
+        {
+            AskReplica(nowMs, opId, op, op.Spares.Dequeue());
+            return;
+        }
+        if (!TryClaimStandIn(op, replica, nowMs, out var standIn))
+            return;
+        if (!standIn.IsNode)
+        {
+            op.Quorum.Fail(replica);
+            return;
+        }
+        if (standIn == Self)
+        {
+            op.Quorum.Answer(replica, StandInAnswer(op.Hash, op.Key));
+            return;
+        }
+        _out.Send(standIn, new ReplicaRead(opId, Self, op.Key, HintFor: replica));
+    }
+
+    private void OnReplicaReadReply(long nowMs, ReplicaReadReply m)
+    {
+        if (!_reads.TryGetValue(m.OpId, out var op))
+            return;
+        var replica = op.StandInFor.GetValueOrDefault(m.From, m.From);
+        if (m.Ok)
+        {
+            HeardFrom(m.From);
+            if (m.Value is { } v)
+                _clock.Observe(v.Version.Timestamp);
+            op.Quorum.Answer(replica, m.Value);
+        }
+        else if (replica == m.From && m.Error?.Contains("not a replica", StringComparison.Ordinal) == true)
+        {
+            op.Quorum.Fail(replica); // Rings disagree: a stand-in would not help, a spare replica may.
+            if (op.Spares.Count > 0 && op.Covered.Add(replica))
+                AskReplica(nowMs, m.OpId, op, op.Spares.Dequeue());
+        }
+        else
+        {
+            op.Replaced.Remove(replica);
+            ReplaceReadReplica(nowMs, m.OpId, op, replica);
+        }
+        AdvanceRead(m.OpId, op);
+    }
+
+    private void AdvanceRead(long opId, ReadOp op)
+    {
+        if (!op.Replied)
+        {
+            switch (op.Quorum.State)
+            {
+                case QuorumState.Reached:
+                    op.Replied = true;
+                    Deliver(op.Target, op.Quorum.Latest() is { IsTombstone: false } latest
+                        ? new ClientReply(ReplyStatus.Ok, Self, latest, null)
+                        : new ClientReply(ReplyStatus.NotFound, Self, null, null));
+                    break;
+                case QuorumState.Impossible:
+                    op.Replied = true;
+                    Deliver(op.Target, Failed(op.Quorum.Describe()));
+                    break;
+            }
+        }
+        if (op.Quorum.AllAnswered || op.Replied && op.AllAskedAnswered)
+        {
+            _reads.Remove(opId);
+            Repair(op);
+        }
+    }
+
+    /// <summary>Read repair: replicas that answered with an older version get the latest.</summary>
+    private void Repair(ReadOp op)
+    {
+        if (op.Quorum.Latest() is not { } latest)
+            return;
+        foreach (var stale in op.Quorum.Stale())
+        {
+            if (stale == Self)
+            {
+                // The ring may have moved on since the read started: keep no copy we no longer own.
+                if (IsReplica(op.Hash))
+                    TryStore(op.Hash, op.Key, latest);
+            }
+            else
+                _out.Send(stale, new ReplicaWrite(0, Self, op.Key, latest));
+        }
+    }
+
+    /// <summary>A best-effort local write (repair): a refusing disk leaves the copy stale, and later repair retries.</summary>
+    private bool TryStore(ulong hash, byte[] key, VersionedValue value)
+    {
+        if (WasPurged(hash, key, value.Version))
+            return false; // Superseded by a tombstone purged less than the grace ago (NodeMachine.Purge).
+        try
+        {
+            return _store.Put(hash, key, value);
+        }
+        catch (StorageException)
+        {
+            return false;
+        }
+    }
+}
