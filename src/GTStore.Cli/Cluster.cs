@@ -27,7 +27,14 @@ public sealed class Cluster(ClusterDirectory directory)
         var (pid, address) = await StartManagerAsync(listen, config).ConfigureAwait(false);
         var file = new ClusterFile
         {
-            Transport = transport, ManagerAddress = address, ManagerPid = pid, Config = config, SocketDirectory = sockets, Engine = engine, Fsync = fsync, RespPortBase = respPortBase,
+            Transport = transport,
+            ManagerAddress = address,
+            ManagerPid = pid,
+            Config = config,
+            SocketDirectory = sockets,
+            Engine = engine,
+            Fsync = fsync,
+            RespPortBase = respPortBase,
         };
         Directory.Write(file);
         for (var i = 0; i < nodes; i++)

@@ -1,10 +1,10 @@
+using System.Threading.Channels;
 using GTStore.Core;
 using GTStore.Core.Messages;
 using GTStore.Hosting;
 using GTStore.Protocol;
 using GTStore.Storage;
 using GTStore.Transport;
-using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 
 namespace GTStore.Node;

@@ -48,8 +48,13 @@ public static class BenchCommands
         WriteJson(json, new JsonObject
         {
             ["benchmark"] = "throughput",
-            ["nodes"] = s.Nodes, ["clients"] = s.Clients, ["pipeline"] = s.Pipeline, ["valueBytes"] = s.ValueBytes,
-            ["engine"] = s.Engine, ["operations"] = ops, ["readRatio"] = readRatio,
+            ["nodes"] = s.Nodes,
+            ["clients"] = s.Clients,
+            ["pipeline"] = s.Pipeline,
+            ["valueBytes"] = s.ValueBytes,
+            ["engine"] = s.Engine,
+            ["operations"] = ops,
+            ["readRatio"] = readRatio,
             ["results"] = new JsonArray(rows.Select(r => (JsonNode)ResultJson(r.Result, new JsonObject { ["replicas"] = r.N })).ToArray()),
         });
         AnsiConsole.MarkupLine($"chart: {Markup.Escape(png)}   results: {Markup.Escape(json)}");
@@ -86,7 +91,11 @@ public static class BenchCommands
         var json = Path.Combine(s.OutputDirectory, "balance.json");
         WriteJson(json, new JsonObject
         {
-            ["benchmark"] = "balance", ["nodes"] = s.Nodes, ["tokensPerNode"] = tokens, ["replicas"] = replicas, ["keys"] = keys,
+            ["benchmark"] = "balance",
+            ["nodes"] = s.Nodes,
+            ["tokensPerNode"] = tokens,
+            ["replicas"] = replicas,
+            ["keys"] = keys,
             ["maxOverMean"] = ratio,
             ["perNode"] = new JsonArray(perNode.Select(p => (JsonNode)new JsonObject { ["node"] = p.Node, ["keys"] = p.Keys }).ToArray()),
         });
@@ -120,8 +129,15 @@ public static class BenchCommands
         var json = Path.Combine(s.OutputDirectory, $"ycsb-{letter.ToLowerInvariant()}-{distribution}.json");
         WriteJson(json, ResultJson(result, new JsonObject
         {
-            ["benchmark"] = "ycsb", ["workload"] = letter.ToUpperInvariant(), ["distribution"] = distribution, ["records"] = records,
-            ["nodes"] = s.Nodes, ["replicas"] = replicas, ["clients"] = s.Clients, ["pipeline"] = s.Pipeline, ["valueBytes"] = s.ValueBytes,
+            ["benchmark"] = "ycsb",
+            ["workload"] = letter.ToUpperInvariant(),
+            ["distribution"] = distribution,
+            ["records"] = records,
+            ["nodes"] = s.Nodes,
+            ["replicas"] = replicas,
+            ["clients"] = s.Clients,
+            ["pipeline"] = s.Pipeline,
+            ["valueBytes"] = s.ValueBytes,
         }));
         AnsiConsole.MarkupLine($"results: {Markup.Escape(json)}");
         return result.Errors > 0 ? 1 : 0;

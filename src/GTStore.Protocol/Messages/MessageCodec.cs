@@ -156,75 +156,75 @@ public static class MessageCodec
             case 14: return new Forward(r.I64("op id"), Node(ref r), DecodeClientRequest(ref r));
             case 15: return new ForwardReply(r.I64("op id"), Node(ref r), DecodeClientReply(ref r));
             case 16:
-            {
-                var id = r.I64("transfer id");
-                var index = r.I32("task index");
-                var sequence = r.I32("sequence");
-                var from = Node(ref r);
-                var last = r.Bool("last");
-                var count = r.Count("entries", 8 + 4 + 8 + 4 + 4);
-                var entries = new StoredEntry[count];
-                for (var i = 0; i < count; i++)
-                    entries[i] = new StoredEntry(r.U64("hash"), r.Bytes("key"), Value(ref r));
-                return new TransferBatch(id, index, sequence, from, entries, last);
-            }
+                {
+                    var id = r.I64("transfer id");
+                    var index = r.I32("task index");
+                    var sequence = r.I32("sequence");
+                    var from = Node(ref r);
+                    var last = r.Bool("last");
+                    var count = r.Count("entries", 8 + 4 + 8 + 4 + 4);
+                    var entries = new StoredEntry[count];
+                    for (var i = 0; i < count; i++)
+                        entries[i] = new StoredEntry(r.U64("hash"), r.Bytes("key"), Value(ref r));
+                    return new TransferBatch(id, index, sequence, from, entries, last);
+                }
             case 17: return new TransferBatchAck(r.I64("transfer id"), r.I32("task index"), r.I32("sequence"), Node(ref r));
             case 18:
-            {
-                var from = Node(ref r);
-                var range = new HashRange(r.U64("range start"), r.U64("range end"));
-                var count = r.Count("leaves", 8);
-                var leaves = new ulong[count];
-                for (var i = 0; i < count; i++)
-                    leaves[i] = r.U64("leaf");
-                return new SyncDigest(from, range, leaves);
-            }
+                {
+                    var from = Node(ref r);
+                    var range = new HashRange(r.U64("range start"), r.U64("range end"));
+                    var count = r.Count("leaves", 8);
+                    var leaves = new ulong[count];
+                    for (var i = 0; i < count; i++)
+                        leaves[i] = r.U64("leaf");
+                    return new SyncDigest(from, range, leaves);
+                }
             case 19:
-            {
-                var from = Node(ref r);
-                var range = new HashRange(r.U64("range start"), r.U64("range end"));
-                var final = r.Bool("final");
-                var sliceCount = r.Count("slices", 4);
-                var slices = new int[sliceCount];
-                for (var i = 0; i < sliceCount; i++)
-                    slices[i] = r.I32("slice");
-                var count = r.Count("entries", 8 + 4 + 8 + 4 + 4);
-                var entries = new StoredEntry[count];
-                for (var i = 0; i < count; i++)
-                    entries[i] = new StoredEntry(r.U64("hash"), r.Bytes("key"), Value(ref r));
-                return new SyncEntries(from, range, slices, entries, final);
-            }
+                {
+                    var from = Node(ref r);
+                    var range = new HashRange(r.U64("range start"), r.U64("range end"));
+                    var final = r.Bool("final");
+                    var sliceCount = r.Count("slices", 4);
+                    var slices = new int[sliceCount];
+                    for (var i = 0; i < sliceCount; i++)
+                        slices[i] = r.I32("slice");
+                    var count = r.Count("entries", 8 + 4 + 8 + 4 + 4);
+                    var entries = new StoredEntry[count];
+                    for (var i = 0; i < count; i++)
+                        entries[i] = new StoredEntry(r.U64("hash"), r.Bytes("key"), Value(ref r));
+                    return new SyncEntries(from, range, slices, entries, final);
+                }
             case 20:
-            {
-                var config = Config(ref r);
-                var current = RingOf(ref r);
-                return new RingUpdate(config, current, r.Bool("has pending") ? RingOf(ref r) : null);
-            }
+                {
+                    var config = Config(ref r);
+                    var current = RingOf(ref r);
+                    return new RingUpdate(config, current, r.Bool("has pending") ? RingOf(ref r) : null);
+                }
             case 21: return new RingAck(Node(ref r), r.I64("epoch"), r.I64("pending epoch"));
             case 22:
-            {
-                var id = r.I64("transfer id");
-                var count = r.Count("tasks", 4 + 8 + 8 + 4 + 4);
-                var tasks = new List<(int, TransferTask)>(count);
-                for (var i = 0; i < count; i++)
-                    tasks.Add((r.I32("task index"), new TransferTask(new HashRange(r.U64("range start"), r.U64("range end")), Node(ref r), Node(ref r))));
-                return new StartTransfers(id, tasks);
-            }
+                {
+                    var id = r.I64("transfer id");
+                    var count = r.Count("tasks", 4 + 8 + 8 + 4 + 4);
+                    var tasks = new List<(int, TransferTask)>(count);
+                    for (var i = 0; i < count; i++)
+                        tasks.Add((r.I32("task index"), new TransferTask(new HashRange(r.U64("range start"), r.U64("range end")), Node(ref r), Node(ref r))));
+                    return new StartTransfers(id, tasks);
+                }
             case 23: return new TransferTaskDone(Node(ref r), r.I64("transfer id"), r.I32("task index"));
             case 24: return new LeaveDone(Node(ref r));
             case 25: return new Heartbeat(Node(ref r), r.I64("hint floor"));
             case 26: return new PurgeFloor(r.I64("epoch"), r.I64("floor"));
             case 27: return new PurgeProposal(r.I64("op id"), Node(ref r), r.I64("epoch"), new HashRange(r.U64("range start"), r.U64("range end")), Entries(ref r));
             case 28:
-            {
-                var opId = r.I64("op id");
-                var from = Node(ref r);
-                var count = r.Count("held", 4);
-                var held = new int[count];
-                for (var i = 0; i < count; i++)
-                    held[i] = r.I32("held index");
-                return new PurgeConfirm(opId, from, held);
-            }
+                {
+                    var opId = r.I64("op id");
+                    var from = Node(ref r);
+                    var count = r.Count("held", 4);
+                    var held = new int[count];
+                    for (var i = 0; i < count; i++)
+                        held[i] = r.I32("held index");
+                    return new PurgeConfirm(opId, from, held);
+                }
             case 29: return new PurgeCommit(Node(ref r), r.I64("epoch"), new HashRange(r.U64("range start"), r.U64("range end")), Entries(ref r));
             case 30: return new JoinRequest(r.String("address"), r.I32("pid"), Node(ref r));
             case 31: return new JoinReply(Node(ref r), Config(ref r), r.Bool("restarted"), r.Bool("discard data"));
@@ -236,12 +236,12 @@ public static class MessageCodec
             case 37: return new ErrorReply(r.String("message"));
             case 38: return new OkReply();
             case 40:
-            {
-                var config = Config(ref r);
-                var current = RingOf(ref r);
-                var pending = r.Bool("has pending") ? RingOf(ref r) : null;
-                return new ManagerSnapshot(config, current, pending, Members(ref r), r.I32("next node id"), r.I64("next client id"));
-            }
+                {
+                    var config = Config(ref r);
+                    var current = RingOf(ref r);
+                    var pending = r.Bool("has pending") ? RingOf(ref r) : null;
+                    return new ManagerSnapshot(config, current, pending, Members(ref r), r.I32("next node id"), r.I64("next client id"));
+                }
             default: throw new ProtocolException($"unknown message type {type}");
         }
     }
