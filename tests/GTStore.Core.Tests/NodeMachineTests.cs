@@ -11,16 +11,8 @@ public sealed class NodeMachineTests
 {
     private static readonly ClusterConfig Config3 = new() { ReplicationFactor = 3, ReadQuorum = 2, WriteQuorum = 2 };
 
-    private static (NodeMachine Node, Outbox Out, FakeStore Store) Node(int id, Ring ring, ClusterConfig config)
-    {
-        var outbox = new Outbox();
-        var store = new FakeStore();
-        var node = new NodeMachine(store, outbox, 4242);
-        node.OnJoined(N(id), config);
-        node.OnMessage(0, new RingUpdate(config, ring, null));
-        outbox.Clear();
-        return (node, outbox, store);
-    }
+    private static (NodeMachine Node, Outbox Out, FakeStore Store) Node(int id, Ring ring, ClusterConfig config) =>
+        HandWired.Node(id, ring, config);
 
     /// <summary>A key whose preference list (N=3) on <paramref name="ring"/> starts with <paramref name="first"/>.</summary>
     private static byte[] KeyLedBy(Ring ring, NodeId first)
@@ -112,13 +104,7 @@ public sealed class NodeMachineTests
         // Seed, Request Processing: "The forwarder can find out the preference list, and forwards the request to a node ... in the preference list."
         var ring = Grown(4, 3);
         var (node, outbox, _) = Node(4, ring, Config3);
-        byte[]? key = null;
-        for (var i = 0; key is null; i++)
-        {
-            var k = Encoding.UTF8.GetBytes($"f{i}");
-            if (!ring.PreferenceList(KeyHash.Of(k), 3).Contains(N(4)))
-                key = k;
-        }
+        var key = HandWired.KeyNotOn(ring, N(4));
         node.OnClientRequest(0, 9, new ClientRequest(ClientOp.Put, key, [1]));
         var (to, message) = Assert.Single(outbox.Sends);
         Assert.Equal(ring.PreferenceList(KeyHash.Of(key), 3)[0], to);
@@ -131,13 +117,7 @@ public sealed class NodeMachineTests
         // A read stamps no version, so the forwarder asks the replicas directly (no forward hop).
         var ring = Grown(4, 3);
         var (node, outbox, _) = Node(4, ring, Config3);
-        byte[]? key = null;
-        for (var i = 0; key is null; i++)
-        {
-            var k = Encoding.UTF8.GetBytes($"f{i}");
-            if (!ring.PreferenceList(KeyHash.Of(k), 3).Contains(N(4)))
-                key = k;
-        }
+        var key = HandWired.KeyNotOn(ring, N(4));
         var hash = KeyHash.Of(key);
         node.OnClientRequest(0, 9, new ClientRequest(ClientOp.Get, key, null));
         // R of the N replicas are asked, in preference-list order.
@@ -212,13 +192,7 @@ public sealed class NodeMachineTests
     {
         var ring = Grown(4, 3);
         var (node, outbox, store) = Node(4, ring, Config3);
-        byte[]? key = null;
-        for (var i = 0; key is null; i++)
-        {
-            var k = Encoding.UTF8.GetBytes($"r{i}");
-            if (!ring.PreferenceList(KeyHash.Of(k), 3).Contains(N(4)))
-                key = k;
-        }
+        var key = HandWired.KeyNotOn(ring, N(4));
         node.OnMessage(0, new ReplicaWrite(11, N(1), key, new VersionedValue(new Version(5, 1), [1])));
         var ack = Assert.IsType<ReplicaWriteAck>(Assert.Single(outbox.Sends).Message);
         Assert.False(ack.Ok);

@@ -21,23 +21,14 @@ public sealed class PurgeTests
         public Cluster()
         {
             Ring = Grown(5, 3);
-            for (var i = 1; i <= 5; i++)
-            {
-                var outbox = new Outbox();
-                var store = new FakeStore();
-                var node = new NodeMachine(store, outbox, i);
-                node.OnJoined(N(i), Config);
-                node.OnMessage(0, new RingUpdate(Config, Ring, null));
-                outbox.Clear();
-                Nodes[N(i)] = (node, outbox, store);
-            }
+            Nodes = HandWired.Nodes(Ring, Config);
             Replicas = Ring.PreferenceList(Hash, 3);
         }
 
         public Ring Ring { get; }
         public NodeId[] Replicas { get; }
         public NodeId Proposer => Replicas[0];
-        public Dictionary<NodeId, (NodeMachine Node, Outbox Out, FakeStore Store)> Nodes { get; } = [];
+        public Dictionary<NodeId, (NodeMachine Node, Outbox Out, FakeStore Store)> Nodes { get; }
         public long NowMs { get; set; }
 
         /// <summary>The manager's answer to heartbeats; 0 forbids purging.</summary>

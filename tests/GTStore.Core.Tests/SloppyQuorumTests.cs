@@ -19,20 +19,11 @@ public sealed class SloppyQuorumTests
         public Cluster()
         {
             Ring = Grown(5, 3);
-            for (var i = 1; i <= 5; i++)
-            {
-                var outbox = new Outbox();
-                var store = new FakeStore();
-                var node = new NodeMachine(store, outbox, i);
-                node.OnJoined(N(i), Config);
-                node.OnMessage(0, new RingUpdate(Config, Ring, null));
-                outbox.Clear();
-                Nodes[N(i)] = (node, outbox, store);
-            }
+            Nodes = HandWired.Nodes(Ring, Config);
         }
 
         public Ring Ring { get; }
-        public Dictionary<NodeId, (NodeMachine Node, Outbox Out, FakeStore Store)> Nodes { get; } = [];
+        public Dictionary<NodeId, (NodeMachine Node, Outbox Out, FakeStore Store)> Nodes { get; }
         public HashSet<NodeId> Down { get; } = [];
         public List<ClientReply> Replies { get; } = [];
         public long NowMs { get; set; } = 1_000;
