@@ -54,6 +54,7 @@ public sealed partial class NodeMachine
     {
         var rehome = _rehomeStraysOnce;
         _rehomeStraysOnce = false;
+        List<ulong>? hinted = null; // Hashes of the keys this node holds hints for, computed once.
         foreach (var (range, replicas) in Current.Partitions(Config.ReplicationFactor))
         {
             if (Array.IndexOf(replicas, Self) < 0)
@@ -69,7 +70,8 @@ public sealed partial class NodeMachine
                     }
                     else
                     {
-                        DropRangeKeepingHints(range);
+                        hinted ??= [.. _hints.Values.SelectMany(byKey => byKey.Values).Select(h => KeyHash.Of(h.Key)).Distinct()];
+                        DropRangeKeepingHints(range, hinted);
                     }
                 }
                 catch (StorageException)
@@ -86,16 +88,11 @@ public sealed partial class NodeMachine
     /// acknowledgement (DropStrayCopy). The range is dropped as the sub-ranges between hinted
     /// hashes, so no moment exists at which a hinted copy is gone from the store.
     /// </summary>
-    private void DropRangeKeepingHints(HashRange range)
+    private void DropRangeKeepingHints(HashRange range, List<ulong> hintedHashes)
     {
-        var hinted = _hints.Values.SelectMany(byKey => byKey.Values)
-            .Select(h => KeyHash.Of(h.Key))
-            .Where(range.Contains)
-            .Distinct()
-            .OrderBy(h => unchecked(h - range.Start)) // ring order from the range's start
-            .ToList();
         var start = range.Start;
-        foreach (var hash in hinted)
+        var inRange = hintedHashes.Where(range.Contains).OrderBy(h => unchecked(h - range.Start)); // ring order from the range's start
+        foreach (var hash in inRange)
         {
             var before = unchecked(hash - 1);
             if (before != start)
