@@ -188,6 +188,40 @@ public sealed class NodeMachineTests
     }
 
     [Fact]
+    public void A_read_whose_asked_replicas_hold_nothing_asks_the_spare_before_answering_not_found()
+    {
+        // After a sloppy write, the replicas that were down hold nothing until their hints come
+        // back; "not found" from R of them must not hide the copy on the third.
+        var ring = Grown(3, 3);
+        var (node, outbox, _) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var list = ring.PreferenceList(KeyHash.Of(key), 3);
+        var written = new VersionedValue(new Version(30, 3), [3]);
+
+        node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
+        var opId = Assert.IsType<ReplicaRead>(Assert.Single(outbox.Sends).Message).OpId;
+        outbox.Clear();
+        node.OnMessage(1001, new ReplicaReadReply(opId, list[1], true, null, null));
+        Assert.Empty(outbox.Replies);
+        var (spare, _) = Assert.Single(outbox.Sends);
+        Assert.Equal(list[2], spare);
+        outbox.Clear();
+
+        node.OnMessage(1002, new ReplicaReadReply(opId, spare, true, written, null));
+        var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal((ReplyStatus.Ok, written.Version), (reply.Status, reply.Value!.Value.Version));
+
+        // With every replica saying "not found", the answer is NotFound.
+        outbox.Clear();
+        node.OnClientRequest(2000, 4, new ClientRequest(ClientOp.Get, [.. key, 0x01], null));
+        var read = outbox.Sends.Select(s => (s.To, Read: (ReplicaRead)s.Message)).ToList();
+        outbox.Clear();
+        foreach (var r in ring.PreferenceList(KeyHash.Of([.. key, 0x01]), 3).Where(r => r != N(1)))
+            node.OnMessage(2001, new ReplicaReadReply(read[0].Read.OpId, r, true, null, null));
+        Assert.Equal(ReplyStatus.NotFound, Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply).Status);
+    }
+
+    [Fact]
     public void Replica_refuses_a_write_for_a_key_it_does_not_replicate()
     {
         var ring = Grown(4, 3);

@@ -119,13 +119,26 @@ public sealed class QuorumTests
     }
 
     [Fact]
-    public void Read_quorum_counts_a_missing_key_as_an_answer()
+    public void Read_quorum_counts_not_found_toward_R_only_once_every_replica_answered()
     {
+        // After a sloppy write, two replicas may hold nothing yet while the third holds the value.
         var q = new ReadQuorum([N(1), N(2), N(3)], 2);
         q.Answer(N(1), null);
-        Assert.Equal(QuorumState.Reached, q.Answer(N(2), null));
-        Assert.Null(q.Latest());
-        Assert.Empty(q.Stale());
+        Assert.Equal(QuorumState.Waiting, q.Answer(N(2), null));
+        Assert.Equal(QuorumState.Reached, q.Answer(N(3), V(4, 3, 1)));
+        Assert.Equal(new Version(4, 3), q.Latest()!.Value.Version);
+        Assert.Equal([N(1), N(2)], q.Stale().Order());
+
+        var missing = new ReadQuorum([N(1), N(2), N(3)], 2);
+        missing.Answer(N(1), null);
+        missing.Fail(N(2));
+        Assert.Equal(QuorumState.Reached, missing.Answer(N(3), null));
+        Assert.Null(missing.Latest());
+        Assert.Empty(missing.Stale());
+
+        var found = new ReadQuorum([N(1), N(2), N(3)], 2);
+        found.Answer(N(1), null);
+        Assert.Equal(QuorumState.Reached, found.Answer(N(2), new VersionedValue(new Version(9, 2), null))); // a tombstone is an answer
     }
 
     [Fact]

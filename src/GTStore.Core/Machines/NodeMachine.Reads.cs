@@ -46,7 +46,7 @@ public sealed partial class NodeMachine
             op.Spares.Enqueue(spare);
         foreach (var replica in order.Take(Config.ReadQuorum))
             AskReplica(nowMs, opId, op, replica);
-        AdvanceRead(opId, op);
+        AdvanceRead(nowMs, opId, op);
     }
 
     private void AskReplica(long nowMs, long opId, ReadOp op, NodeId replica)
@@ -109,11 +109,15 @@ public sealed partial class NodeMachine
             op.Replaced.Remove(replica);
             ReplaceReadReplica(nowMs, m.OpId, op, replica);
         }
-        AdvanceRead(m.OpId, op);
+        AdvanceRead(nowMs, m.OpId, op);
     }
 
-    private void AdvanceRead(long opId, ReadOp op)
+    private void AdvanceRead(long nowMs, long opId, ReadOp op)
     {
+        // Every asked replica answered and the quorum still waits (they all said "not found"):
+        // the next replica may hold what a sloppy write left on it.
+        while (op.Quorum.State == QuorumState.Waiting && op.AllAskedAnswered && op.Spares.TryDequeue(out var spare))
+            AskReplica(nowMs, opId, op, spare);
         if (!op.Replied)
         {
             switch (op.Quorum.State)

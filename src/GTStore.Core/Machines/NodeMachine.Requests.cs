@@ -323,7 +323,7 @@ public sealed partial class NodeMachine
             }
             while (op.Spares.TryDequeue(out var spare))
                 AskReplica(nowMs, opId, op, spare);
-            AdvanceRead(opId, op);
+            AdvanceRead(nowMs, opId, op);
         }
         foreach (var (opId, op) in _forwards.Where(kv => kv.Value.RetryAtMs <= nowMs).ToList())
         {

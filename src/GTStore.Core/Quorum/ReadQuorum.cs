@@ -1,8 +1,12 @@
 namespace GTStore.Core;
 
 /// <summary>
-/// Collects replica answers to a read: reached once R replicas answered, with the latest version
-/// among them. Answers arriving after that still count for read repair.
+/// Collects replica answers to a read: reached once R replicas answered and one of them holds a
+/// version (a value or a tombstone), with the latest version among them. "Not found" counts
+/// toward R only once every replica has answered or failed (Riak's notfound_ok = false): after a
+/// sloppy write, replicas that were down hold nothing until their hints come back, and R of them
+/// agreeing on "not found" must not hide the copy the others hold. Answers arriving after the
+/// quorum still count for read repair.
 /// </summary>
 public sealed class ReadQuorum
 {
@@ -38,7 +42,7 @@ public sealed class ReadQuorum
     }
 
     public QuorumState State =>
-        _answers.Count >= _required ? QuorumState.Reached
+        _answers.Count >= _required && (_answers.Values.Any(v => v is not null) || AllAnswered) ? QuorumState.Reached
         : _replicas.Length - _failed.Count < _required ? QuorumState.Impossible
         : QuorumState.Waiting;
 
