@@ -55,6 +55,9 @@ node_pid() { "$here/gtstore" status --dir "$1" --json | python3 -c 'import json,
   pids+=($!)
   for _ in $(seq 1 100); do redis-cli -p 7702 ping >/dev/null 2>&1 && break; sleep 0.1; done
   measure "Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2)" "${pids[-1]}" 7702
+  # This block runs in a subshell (it is piped to tee), so the exit trap never sees this pid: stop it here.
+  kill "${pids[-1]}" 2>/dev/null || true
+  wait "${pids[-1]}" 2>/dev/null || true
   echo
   echo "$keys keys of 13 bytes with 100-byte values, loaded with redis-cli --pipe; $(date -u +%F)"
 } | tee "$out/memory-per-key.md"
