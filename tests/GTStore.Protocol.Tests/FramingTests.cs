@@ -22,7 +22,7 @@ public sealed class FramingTests
             .Sample((frames, cuts) =>
             {
                 var wire = Encode(frames);
-                var sequence = Segmented(wire, cuts);
+                var sequence = Sequences.Segmented(wire, cuts);
                 var reader = new SequenceReader<byte>(sequence);
                 foreach (var (type, requestId, payload) in frames)
                 {
@@ -155,7 +155,7 @@ public sealed class FramingTests
     {
         Gen.Select(Gen.Byte.Array[0, 200], Gen.Int[1, 32].Array[0, 8]).Sample((bytes, cuts) =>
         {
-            var reader = new SequenceReader<byte>(Segmented(bytes, cuts));
+            var reader = new SequenceReader<byte>(Sequences.Segmented(bytes, cuts));
             try
             {
                 // Each frame consumes at least 14 bytes, so this ends.
@@ -196,44 +196,5 @@ public sealed class FramingTests
         }
 
         return output.WrittenSpan.ToArray();
-    }
-
-    /// <summary>The bytes as a sequence of segments of the given sizes (the last takes the rest).</summary>
-    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int[] sizes)
-    {
-        var chunks = new List<ReadOnlyMemory<byte>>();
-        int offset = 0;
-        foreach (var size in sizes)
-        {
-            int take = Math.Min(size, bytes.Length - offset);
-            chunks.Add(bytes.AsMemory(offset, take));
-            offset += take;
-        }
-
-        chunks.Add(bytes.AsMemory(offset));
-        var first = new Segment(chunks[0], 0);
-        var last = first;
-        foreach (var chunk in chunks.Skip(1))
-        {
-            last = last.Append(chunk);
-        }
-
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }

@@ -22,7 +22,7 @@ public sealed class RespParserTests
         Gen.Select(GenArgs.Array[1, 6], Gen.Int[1, 64].Array[0, 12]).Sample((commands, cuts) =>
         {
             var wire = Encode(commands);
-            var reader = new SequenceReader<byte>(Segmented(wire, cuts));
+            var reader = new SequenceReader<byte>(Sequences.Segmented(wire, cuts));
             foreach (var args in commands)
             {
                 Assert.True(Parser.TryReadCommand(ref reader, out var command));
@@ -40,7 +40,7 @@ public sealed class RespParserTests
         Gen.Select(GenArgs, Gen.Int[1, 16].Array[0, 6]).Sample((args, cuts) =>
         {
             var line = string.Join(" ", args.Select(QuoteInline)) + "\r\n";
-            var reader = new SequenceReader<byte>(Segmented(Encoding.ASCII.GetBytes(line), cuts));
+            var reader = new SequenceReader<byte>(Sequences.Segmented(Encoding.ASCII.GetBytes(line), cuts));
             Assert.True(Parser.TryReadCommand(ref reader, out var command));
             Assert.Equal(args, command.Args);
             Assert.True(reader.End);
@@ -315,52 +315,5 @@ public sealed class RespParserTests
         }
 
         return "\"" + string.Concat(arg.Select(b => $"\\x{b:x2}")) + "\"";
-    }
-
-    /// <summary>Splits <paramref name="bytes"/> into a multi-segment sequence at the given segment sizes.</summary>
-    private static ReadOnlySequence<byte> Segmented(byte[] bytes, int[] cuts)
-    {
-        if (bytes.Length == 0 || cuts.Length == 0)
-        {
-            return new ReadOnlySequence<byte>(bytes);
-        }
-
-        var first = new Segment(ReadOnlyMemory<byte>.Empty, 0);
-        var last = first;
-        int offset = 0;
-        foreach (int cut in cuts.Append(bytes.Length))
-        {
-            int length = Math.Min(cut, bytes.Length - offset);
-            if (length <= 0)
-            {
-                break;
-            }
-
-            last = last.Append(bytes.AsMemory(offset, length));
-            offset += length;
-        }
-
-        if (offset < bytes.Length)
-        {
-            last = last.Append(bytes.AsMemory(offset));
-        }
-
-        return new ReadOnlySequence<byte>(first, 0, last, last.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
-        }
     }
 }
