@@ -141,6 +141,41 @@ public sealed class SloppyQuorumTests
     }
 
     [Fact]
+    public void A_stand_in_reports_its_oldest_hint_in_heartbeats_until_the_hint_is_handed_back()
+    {
+        // The manager's purge floor is the lowest of these: a tombstone newer than a hint somewhere
+        // must not be purged, or handing the hint back would bring the deleted value back.
+        var c = new Cluster();
+        var key = c.KeyWithReplicas(out var replicas);
+        c.Down.Add(replicas[1]);
+        c.Down.Add(replicas[2]);
+        c.Nodes[replicas[0]].Node.OnClientRequest(c.NowMs, 1, new ClientRequest(ClientOp.Put, key, [5]));
+        c.Run();
+        c.Tick(Config.RequestTimeoutMs / 4 + 1);
+        var (standIn, _, store) = c.Nodes.Values.First(n => !replicas.Contains(n.Node.Self) && n.Node.HintCount > 0);
+        var hinted = store.Get(KeyHash.Of(key), key)!.Value.Version.Timestamp;
+        Assert.True(HeartbeatFloor(c, standIn) <= hinted);
+
+        c.Down.Clear();
+        for (var i = 0; i < 10 && c.Nodes.Values.Any(n => n.Node.HintCount > 0); i++)
+            c.Tick(Config.FailureTimeoutMs);
+        Assert.Equal(0, standIn.HintCount);
+        Assert.True(HeartbeatFloor(c, standIn) > hinted);
+    }
+
+    /// <summary>The floor in the heartbeat <paramref name="node"/> sends at its next heartbeat time.</summary>
+    private static long HeartbeatFloor(Cluster c, NodeMachine node)
+    {
+        c.NowMs += Config.HeartbeatIntervalMs;
+        var outbox = c.Nodes[node.Self].Out;
+        outbox.Clear();
+        node.Tick(c.NowMs);
+        var heartbeat = outbox.Sends.Select(s => s.Message).OfType<Heartbeat>().Single();
+        outbox.Clear();
+        return heartbeat.HintFloor;
+    }
+
+    [Fact]
     public void Anti_entropy_brings_a_replica_that_missed_writes_up_to_date_without_reads()
     {
         var c = new Cluster();

@@ -72,6 +72,7 @@ public sealed partial class NodeMachine
             return false;
         byKey[k] = (key, value);
         _hintCount++;
+        _hintFloorLow = Math.Min(_hintFloorLow, value.Version.Timestamp);
         return true;
     }
 

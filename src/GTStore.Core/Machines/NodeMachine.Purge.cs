@@ -33,19 +33,39 @@ public sealed partial class NodeMachine
     /// <summary>Tombstones this node removed since it started.</summary>
     public long TombstonesPurged { get; private set; }
 
+    /// <summary>Milliseconds between two full scans of the hints for <see cref="HintFloor"/>.</summary>
+    private const long HintFloorRescanMs = 10_000;
+
     /// <summary>
-    /// What this node reports in its heartbeat: the lowest version timestamp among its hints, or
-    /// now when it holds none. Scans the hints (at most <see cref="HintsMax"/>) once per heartbeat.
+    /// No hint held has a version below this: lowered by every hint taken, raised (by a full scan)
+    /// only every <see cref="HintFloorRescanMs"/>, so between scans it may be lower than the true
+    /// floor, which only delays purging.
+    /// </summary>
+    private long _hintFloorLow = long.MaxValue;
+    private long _hintFloorScannedMs;
+
+    /// <summary>
+    /// What this node reports in its heartbeat: a lower bound on the version timestamps of its
+    /// hints, or now when it holds none. Heartbeats are frequent and hints up to
+    /// <see cref="HintsMax"/>, so the hints are scanned only every <see cref="HintFloorRescanMs"/>.
     /// </summary>
     private long HintFloor(long nowMs)
     {
-        var floor = HybridClock.AtPhysicalMs(nowMs);
-        foreach (var byKey in _hints.Values)
+        if (_hintCount == 0)
         {
-            foreach (var (_, value) in byKey.Values)
-                floor = Math.Min(floor, value.Version.Timestamp);
+            _hintFloorLow = long.MaxValue;
         }
-        return floor;
+        else if (nowMs - _hintFloorScannedMs >= HintFloorRescanMs)
+        {
+            _hintFloorScannedMs = nowMs;
+            _hintFloorLow = long.MaxValue;
+            foreach (var byKey in _hints.Values)
+            {
+                foreach (var (_, value) in byKey.Values)
+                    _hintFloorLow = Math.Min(_hintFloorLow, value.Version.Timestamp);
+            }
+        }
+        return Math.Min(_hintFloorLow, HybridClock.AtPhysicalMs(nowMs));
     }
 
     private void OnPurgeFloor(long nowMs, PurgeFloor m) => _purgeFloor = (m.Epoch, m.Floor, nowMs);
