@@ -31,6 +31,8 @@ public static class Output
                 ["engine"] = n.Stats?.Engine,
                 ["hints"] = n.Stats?.Hints,
                 ["tombstonesPurged"] = n.Stats?.TombstonesPurged,
+                ["requestsCoordinated"] = n.Stats?.RequestsCoordinated,
+                ["requestsForwarded"] = n.Stats?.RequestsForwarded,
                 ["resp"] = string.IsNullOrEmpty(n.Stats?.Resp) ? null : n.Stats.Resp,
             }).ToArray()),
         };

@@ -30,7 +30,7 @@ public sealed record NodeOptions(string ManagerAddress, string ListenAddress, st
 /// <see cref="NodeMachine"/> on one loop, carrying out its sends and replies. Thin by design: every
 /// decision is the machine's.
 /// </summary>
-public sealed class NodeHost : IAsyncDisposable
+public sealed partial class NodeHost : IAsyncDisposable
 {
     private readonly NodeOptions _options;
     private readonly ILogger _logger;
@@ -139,6 +139,7 @@ public sealed class NodeHost : IAsyncDisposable
                 KeyBytesMax = reply.Config.KeyBytesMax,
                 ValueBytesMax = reply.Config.ValueBytesMax,
                 NodeId = reply.Node.ToString(),
+                Cluster = ClusterViewAsync,
             }, _logger);
             HostLog.Listening(_logger, "resp", _resp.Address);
         }

@@ -120,9 +120,10 @@ public sealed class NodeMachineTests
         var key = HandWired.KeyNotOn(ring, N(4));
         var hash = KeyHash.Of(key);
         node.OnClientRequest(0, 9, new ClientRequest(ClientOp.Get, key, null));
-        // R of the N replicas are asked, in preference-list order.
+        // R of the N replicas are asked.
         var reads = outbox.Sends.Select(s => (s.To, Read: Assert.IsType<ReplicaRead>(s.Message))).ToList();
-        Assert.Equal(ring.PreferenceList(hash, 3).Take(2), reads.Select(r => r.To));
+        Assert.Equal(2, reads.Select(r => r.To).Distinct().Count());
+        Assert.All(reads, r => Assert.Contains(r.To, ring.PreferenceList(hash, 3)));
         outbox.Clear();
         var value = new VersionedValue(new Version(5, 1), [7]);
         node.OnMessage(1, new ReplicaReadReply(reads[0].Read.OpId, reads[0].To, true, value, null));
@@ -148,7 +149,7 @@ public sealed class NodeMachineTests
 
         node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
         var (to, message) = Assert.Single(outbox.Sends);
-        Assert.Equal(ring.PreferenceList(hash, 3)[1], to);
+        Assert.Contains(to, ring.PreferenceList(hash, 3)[1..]);
         var opId = Assert.IsType<ReplicaRead>(message).OpId;
         outbox.Clear();
 
@@ -162,6 +163,24 @@ public sealed class NodeMachineTests
     }
 
     [Fact]
+    public void Reads_of_one_key_spread_over_its_other_replicas()
+    {
+        // A Redis Cluster client sends every key of a slot to the same replica, which reads itself
+        // and one other: rotating that other spreads the reads over both.
+        var ring = Grown(3, 3);
+        var (node, outbox, _) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var asked = new HashSet<NodeId>();
+        for (var i = 0; i < 4; i++)
+        {
+            node.OnClientRequest(1000 + i, 3 + i, new ClientRequest(ClientOp.Get, key, null));
+            asked.Add(Assert.Single(outbox.Sends).To);
+            outbox.Clear();
+        }
+        Assert.Equal(ring.PreferenceList(KeyHash.Of(key), 3)[1..].ToHashSet(), asked);
+    }
+
+    [Fact]
     public void Read_asks_a_spare_replica_when_an_asked_one_fails_and_repairs_the_stale_one()
     {
         var ring = Grown(3, 3);
@@ -172,11 +191,12 @@ public sealed class NodeMachineTests
         var list = ring.PreferenceList(hash, 3);
 
         node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
-        var opId = Assert.IsType<ReplicaRead>(Assert.Single(outbox.Sends).Message).OpId;
+        var (asked, read) = Assert.Single(outbox.Sends);
+        var opId = Assert.IsType<ReplicaRead>(read).OpId;
         outbox.Clear();
-        node.OnMessage(1001, new ReplicaReadReply(opId, list[1], false, null, "disk read failed"));
+        node.OnMessage(1001, new ReplicaReadReply(opId, asked, false, null, "disk read failed"));
         var (spare, message) = Assert.Single(outbox.Sends);
-        Assert.Equal(list[2], spare);
+        Assert.Equal(list[1..].Single(r => r != asked), spare);
         Assert.IsType<ReplicaRead>(message);
         Assert.Empty(outbox.Replies);
         outbox.Clear();
@@ -199,12 +219,13 @@ public sealed class NodeMachineTests
         var written = new VersionedValue(new Version(30, 3), [3]);
 
         node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
-        var opId = Assert.IsType<ReplicaRead>(Assert.Single(outbox.Sends).Message).OpId;
+        var (asked, first) = Assert.Single(outbox.Sends);
+        var opId = Assert.IsType<ReplicaRead>(first).OpId;
         outbox.Clear();
-        node.OnMessage(1001, new ReplicaReadReply(opId, list[1], true, null, null));
+        node.OnMessage(1001, new ReplicaReadReply(opId, asked, true, null, null));
         Assert.Empty(outbox.Replies);
         var (spare, _) = Assert.Single(outbox.Sends);
-        Assert.Equal(list[2], spare);
+        Assert.Equal(list[1..].Single(r => r != asked), spare);
         outbox.Clear();
 
         node.OnMessage(1002, new ReplicaReadReply(opId, spare, true, written, null));

@@ -85,6 +85,27 @@ public sealed class TokenAllocatorTests
         Assert.True(widths.Max() - widths.Min() <= 4, "first node's ranges should be equal to within rounding");
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(8)]
+    public void Tokens_sit_at_the_ends_of_slot_arcs_through_joins_and_leaves(int tokensPerNode)
+    {
+        // KeyHash: a slot's arc must lie within one range for CLUSTER SLOTS to be exact.
+        const ulong slotMask = (1UL << KeyHash.SlotShift) - 1;
+        var ring = Ring.Empty;
+        for (var n = 1; n <= 20; n++)
+        {
+            ring = TokenAllocator.Join(ring, N(n), $"sim://{n}", tokensPerNode, n);
+            Assert.All(ring.Tokens, t => Assert.Equal(slotMask, t.Position & slotMask));
+        }
+        foreach (var n in new[] { 4, 11, 1, 19, 7 })
+        {
+            ring = TokenAllocator.Leave(ring, N(n), ring.Epoch + 1);
+            Assert.All(ring.Tokens, t => Assert.Equal(slotMask, t.Position & slotMask));
+        }
+    }
+
     [Fact]
     public void Join_rejects_a_node_that_is_already_a_member()
     {

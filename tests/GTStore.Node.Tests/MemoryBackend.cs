@@ -29,9 +29,13 @@ internal sealed class MemoryBackend
         }
     }
 
+    /// <summary>What CLUSTER SLOTS / NODES / INFO / MYID report; null: the server has no cluster support.</summary>
+    public RespClusterView? ClusterView { get; set; }
+
     public RespBackend Backend(int keyBytesMax = Limits.KeyBytesMaxDefault, int valueBytesMax = Limits.ValueBytesMaxDefault) => new()
     {
         Execute = ExecuteAsync,
+        Cluster = ClusterView is { } view ? _ => Task.FromResult(view) : null,
         Stats = _ => Task.FromResult(new NodeStatsReply(new NodeId(7), Environment.ProcessId, Count, 3, false, "memory")),
         KeyBytesMax = keyBytesMax,
         ValueBytesMax = valueBytesMax,

@@ -254,7 +254,7 @@ public sealed class RespServerTests
             ("CONFIG GET nothing-like-this", "*[]"),
             ("CONFIG GET", "-ERR wrong number of arguments for 'config|get' command"),
             ("COMMAND DOCS", "*[]"),
-            ("COMMAND COUNT", ":19"),
+            ("COMMAND COUNT", ":20"),
             ("COMMAND INFO get nope", "*[*[$get, :2, *[+readonly], :1, :1, :1], *nil]"),
             ("AUTH secret", "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
         ];

@@ -27,8 +27,9 @@ public sealed partial class NodeMachine
     }
 
     /// <summary>
-    /// Asks R of the N replicas (this node first, as its answer costs no message; suspects last)
-    /// and keeps the others as spares for a replica that fails or stays silent: any R replicas
+    /// Asks R of the N replicas (this node first, as its answer costs no message; suspects last;
+    /// the others in an order that rotates with each read, so that reads of one key spread over its
+    /// replicas) and keeps the others as spares for a replica that fails or stays silent: any R replicas
     /// overlap any W, so R answers hold the latest acknowledged write. Anti-entropy, not the read,
     /// keeps the replicas that were not asked up to date.
     /// </summary>
@@ -41,7 +42,8 @@ public sealed partial class NodeMachine
         var op = new ReadOp(target, key, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
         _reads[opId] = op;
         op.Used.UnionWith(replicas);
-        var order = replicas.OrderBy(r => r == Self ? 0 : IsSuspect(r, nowMs) ? 2 : 1).ToList();
+        var order = replicas.OrderBy(r => r == Self ? 0 : IsSuspect(r, nowMs) ? 2 : 1)
+            .ThenBy(r => (Array.IndexOf(replicas, r) + opId) % replicas.Length).ToList();
         foreach (var spare in order.Skip(Config.ReadQuorum))
             op.Spares.Enqueue(spare);
         foreach (var replica in order.Take(Config.ReadQuorum))

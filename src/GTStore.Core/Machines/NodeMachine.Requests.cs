@@ -61,6 +61,12 @@ public sealed partial class NodeMachine
     /// <summary>Requests this node is coordinating or forwarding.</summary>
     public int OperationsInFlight => _writes.Count + _reads.Count + _forwards.Count;
 
+    /// <summary>Client requests this node received and coordinated itself.</summary>
+    public long RequestsCoordinated { get; private set; }
+
+    /// <summary>Client requests this node received and forwarded to a replica of the key (writes for which it is not one).</summary>
+    public long RequestsForwarded { get; private set; }
+
     /// <summary>A client request arriving on a connection; the reply goes back with <paramref name="handle"/>.</summary>
     public void OnClientRequest(long nowMs, long handle, ClientRequest request)
     {
@@ -75,11 +81,13 @@ public sealed partial class NodeMachine
         // the forward's two hops. A write goes to a replica, whose clock stamps its version.
         if (request.Op == ClientOp.Get || Array.IndexOf(replicas, Self) >= 0)
         {
+            RequestsCoordinated++;
             Coordinate(nowMs, target, request);
             return;
         }
         // Healthy coordinators first; suspects stay as a last resort.
         var candidates = replicas.OrderBy(r => IsSuspect(r, nowMs) ? 1 : 0).ToArray();
+        RequestsForwarded++;
         var opId = NextOpId();
         var op = new ForwardOp(target, request, candidates) { DeadlineMs = ForwardDeadline(nowMs), RetryAtMs = nowMs + Config.RequestTimeoutMs / 2 };
         _forwards[opId] = op;

@@ -57,7 +57,20 @@ public sealed partial class NodeMachine
     }
 
     public NodeStatsReply Stats() =>
-        new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount, TombstonesPurged: TombstonesPurged);
+        new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount, TombstonesPurged: TombstonesPurged,
+            RequestsCoordinated: RequestsCoordinated, RequestsForwarded: RequestsForwarded);
+
+    /// <summary>
+    /// Each slot's replicas for Redis Cluster clients (CLUSTER SLOTS): the current ring's
+    /// preference lists, with replicas under suspicion moved last, so that a client sends each key
+    /// to a live replica, which then coordinates it without a forward.
+    /// </summary>
+    public IReadOnlyList<SlotRange> SlotMap(long nowMs) =>
+        [.. Current.SlotRanges(Config.ReplicationFactor)
+            .Select(r => r with { Replicas = [.. r.Replicas.OrderBy(n => IsSuspect(n, nowMs) ? 1 : 0)] })];
+
+    /// <summary>Whether this node currently avoids <paramref name="node"/> because it did not answer.</summary>
+    public bool IsSuspected(NodeId node, long nowMs) => IsSuspect(node, nowMs);
 
     /// <summary>A message from another node or the manager.</summary>
     public void OnMessage(long nowMs, Message message)

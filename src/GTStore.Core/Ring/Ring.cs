@@ -110,6 +110,29 @@ public sealed class Ring
             yield return (RangeAt(i), PreferenceListFrom(i, replicationFactor));
     }
 
+    /// <summary>
+    /// The replicas of each Redis Cluster slot, as runs of consecutive slots with the same
+    /// preference list. A slot whose arc a token cuts is given the replicas of its midpoint: keys
+    /// in the rest of its arc belong to the neighbouring range, and a node asked for them forwards.
+    /// </summary>
+    public IReadOnlyList<SlotRange> SlotRanges(int replicationFactor)
+    {
+        var runs = new List<SlotRange>();
+        if (Tokens.IsEmpty)
+            return runs;
+        var first = 0;
+        var replicas = PreferenceList(KeyHash.SlotMidpoint(0), replicationFactor);
+        for (var slot = 1; slot <= KeySlot.Count; slot++)
+        {
+            var next = slot < KeySlot.Count ? PreferenceList(KeyHash.SlotMidpoint(slot), replicationFactor) : null;
+            if (next is not null && next.AsSpan().SequenceEqual(replicas))
+                continue;
+            runs.Add(new SlotRange(first, slot - 1, replicas));
+            (first, replicas) = (slot, next!);
+        }
+        return runs;
+    }
+
     /// <summary>Share of the ring (0..1) whose first replica is each node.</summary>
     public IReadOnlyDictionary<NodeId, double> PrimaryOwnership()
     {
@@ -124,3 +147,6 @@ public sealed class Ring
 
     public override string ToString() => $"ring epoch {Epoch}: {NodeCount} nodes, {Tokens.Length} tokens";
 }
+
+/// <summary>Slots <see cref="First"/>..<see cref="Last"/> (inclusive) and their replicas, first replica first.</summary>
+public sealed record SlotRange(int First, int Last, NodeId[] Replicas);

@@ -27,7 +27,7 @@ public static class TokenAllocator
         if (ring.Tokens.IsEmpty)
         {
             var step = ulong.MaxValue / (ulong)tokenCount;
-            var first = Enumerable.Range(0, tokenCount).Select(i => new Token(step / 2 + step * (ulong)i, node));
+            var first = Enumerable.Range(0, tokenCount).Select(i => new Token(SlotEnd(step / 2 + step * (ulong)i), node));
             return ring.With(epoch, first, members);
         }
 
@@ -48,7 +48,8 @@ public static class TokenAllocator
             var amount = Min(share, Min(arcWidth - 1, excess == 0 ? arcWidth / 2 : excess));
             if (amount == 0)
                 break;
-            var position = unchecked(arcStart + (ulong)amount);
+            var position = SnapToSlotEnd(unchecked(arcStart + (ulong)amount), arcStart, arcWidth, tokens);
+            amount = unchecked(position - arcStart);
             tokens.Insert(arcIndex, new Token(position, node));
             tokens = [.. tokens.OrderBy(t => t.Position)];
             load[donor] -= amount;
@@ -99,9 +100,12 @@ public static class TokenAllocator
                 var wanted = Int128.Clamp(arc - delta, 1, both - 1);
                 if (wanted == arc)
                     continue;
-                var position = unchecked(start + (ulong)(UInt128)wanted);
+                var position = SnapToSlotEnd(unchecked(start + (ulong)(UInt128)wanted), start, (UInt128)both, tokens, here.Position);
                 // Keep positions unique: never land on another token.
-                if (tokens.Any(t => t.Position == position))
+                if (position != here.Position && tokens.Any(t => t.Position == position))
+                    continue;
+                wanted = (Int128)(UInt128)unchecked(position - start);
+                if (wanted == arc)
                     continue;
                 tokens[i] = here with { Position = position };
                 load[here.Owner] = (UInt128)((Int128)load[here.Owner] + wanted - arc);
@@ -178,4 +182,31 @@ public static class TokenAllocator
     }
 
     private static UInt128 Min(UInt128 a, UInt128 b) => a < b ? a : b;
+
+    private static readonly UInt128 SlotWidth = (UInt128)1 << KeyHash.SlotShift;
+
+    /// <summary>The last position of the slot arc whose end is nearest <paramref name="position"/>.</summary>
+    private static ulong SlotEnd(ulong position) =>
+        unchecked((ulong)(((UInt128)position + 1 + SlotWidth / 2) / SlotWidth * SlotWidth) - 1);
+
+    /// <summary>
+    /// <paramref name="position"/> moved to the nearest end of a slot's arc that lies inside the arc
+    /// (<paramref name="arcStart"/>, +<paramref name="arcWidth"/>) and holds no other token than
+    /// <paramref name="moving"/>, so that every slot stays within one range and CLUSTER SLOTS is
+    /// exact (<see cref="KeyHash"/>); unchanged when there is no such end, as when a ring has more
+    /// tokens than there are slots.
+    /// </summary>
+    private static ulong SnapToSlotEnd(ulong position, ulong arcStart, UInt128 arcWidth, IReadOnlyList<Token> tokens, ulong? moving = null)
+    {
+        var below = unchecked((ulong)(((UInt128)position + 1) / SlotWidth * SlotWidth) - 1);
+        var above = unchecked(below + (ulong)SlotWidth);
+        var (near, far) = unchecked(position - below) <= unchecked(above - position) ? (below, above) : (above, below);
+        foreach (var end in (ReadOnlySpan<ulong>)[near, far])
+        {
+            var offset = (UInt128)unchecked(end - arcStart);
+            if (offset > 0 && offset < arcWidth && (end == moving || !tokens.Any(t => t.Position == end)))
+                return end;
+        }
+        return position;
+    }
 }

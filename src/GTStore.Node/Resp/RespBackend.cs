@@ -17,6 +17,9 @@ public sealed class RespBackend
     /// <summary>This node's own counts (INFO, DBSIZE).</summary>
     public required Func<CancellationToken, Task<NodeStatsReply>> Stats { get; init; }
 
+    /// <summary>The cluster as Redis Cluster clients see it (CLUSTER SLOTS, NODES, INFO, MYID); null: no cluster support.</summary>
+    public Func<CancellationToken, Task<RespClusterView>>? Cluster { get; init; }
+
     /// <summary>Largest key accepted, in bytes; a longer one gets an error naming the limit.</summary>
     public int KeyBytesMax { get; init; } = Limits.KeyBytesMaxDefault;
 

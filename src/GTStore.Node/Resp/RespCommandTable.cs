@@ -24,6 +24,7 @@ internal enum RespCommandKind : byte
     Select,
     Auth,
     Quit,
+    Cluster,
 }
 
 /// <summary>
@@ -69,6 +70,7 @@ internal static class RespCommandTable
         new(RespCommandKind.Select, "select", 2),
         new(RespCommandKind.Auth, "auth", -2),
         new(RespCommandKind.Quit, "quit", -1),
+        new(RespCommandKind.Cluster, "cluster", -2),
     ];
 
     /// <summary>The spec of the command named <paramref name="name"/> (any case), or null.</summary>

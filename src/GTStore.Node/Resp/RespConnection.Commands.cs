@@ -79,6 +79,9 @@ internal sealed partial class RespConnection
             case RespCommandKind.Hello:
                 Reply(Hello(command));
                 break;
+            case RespCommandKind.Cluster:
+                StartCluster(command);
+                break;
             case RespCommandKind.Select:
                 Reply(Select(command));
                 break;
@@ -320,6 +323,35 @@ internal sealed partial class RespConnection
 
     private static RespReply SetReply(ClientReply reply) =>
         reply.Status == ReplyStatus.Ok ? RespReply.Ok : RespErrors.Of(reply);
+
+    private void StartCluster(RespCommand command)
+    {
+        string sub = RespErrors.Text(command[1]).ToUpperInvariant();
+        int arity = RespCluster.Arity(sub);
+        if (arity == 0)
+        {
+            Reply(RespErrors.UnknownSubcommand(command[1], "CLUSTER"));
+        }
+        else if (command.Count != arity)
+        {
+            Reply(RespErrors.WrongArity("cluster|" + sub.ToLowerInvariant()));
+        }
+        else if (RespCluster.Local(sub, command) is { } local)
+        {
+            Reply(local);
+        }
+        else if (_backend.Cluster is not { } view)
+        {
+            Reply(RespReply.Error("ERR This instance has cluster support disabled"));
+        }
+        else
+        {
+            ReplyLater(ClusterAsync(sub, view), "cluster");
+        }
+    }
+
+    private async Task<RespReply> ClusterAsync(string sub, Func<CancellationToken, Task<RespClusterView>> view) =>
+        RespCluster.Answer(sub, await view(_closing.Token).ConfigureAwait(false));
 
     private RespReply Select(RespCommand command)
     {

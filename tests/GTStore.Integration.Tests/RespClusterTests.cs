@@ -1,0 +1,91 @@
+using System.Diagnostics;
+using GTStore.Node.Tests;
+using Xunit.Abstractions;
+
+namespace GTStore.Integration.Tests;
+
+/// <summary>
+/// Redis Cluster clients against real node processes: every node answers CLUSTER NODES / SLOTS
+/// with the RESP addresses of all nodes and the slots each is first replica of, so that
+/// <c>redis-benchmark --cluster</c> sends every key to a node that replicates it and no request is
+/// forwarded; without the map, a node forwards the writes it does not replicate.
+/// </summary>
+[Collection(ProcessesCollection.Name)]
+public sealed class RespClusterTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(60);
+
+    [RedisToolFact("redis-benchmark", Timeout = 180_000)]
+    public async Task Cluster_clients_send_each_key_to_a_replica_and_any_node_reads_it_back()
+    {
+        await using var cluster = await TestCluster.StartAsync(output,
+            "--nodes", "5", "--rep", "3", "--read-quorum", "2", "--write-quorum", "2", "--fsync", "none");
+        var resp = TestCluster.Nodes(await cluster.StatusAsync()).Select(n => n["resp"]!.GetValue<string>()).ToList();
+        Assert.Equal(5, resp.Count);
+        var port = resp[0].Split(':')[1];
+
+        // CLUSTER NODES lists every node at its RESP address; together they hold every slot once.
+        var lines = (await RunAsync("redis-cli", "-p", port, "cluster", "nodes")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(resp.Order(), lines.Select(l => l.Split(' ')[1].Split('@')[0]).Order());
+        var slots = lines.SelectMany(l => l.Split(' ')[8..]).SelectMany(Expand).ToList();
+        Assert.Equal(Enumerable.Range(0, 16384), slots.Order());
+        Assert.Contains("cluster_state:ok", await RunAsync("redis-cli", "-p", port, "cluster", "info"));
+
+        // Routed by slot: every request lands on a replica of its key.
+        var before = await CountsAsync(cluster);
+        output.WriteLine(await RunAsync("redis-benchmark", "-h", "127.0.0.1", "-p", port, "--cluster", "-t", "set,get", "-n", "3000", "-r", "1000", "-c", "10", "-d", "16", "-q"));
+        var routed = await CountsAsync(cluster);
+        Assert.True(routed.Coordinated - before.Coordinated >= 6000, $"coordinated {before.Coordinated} -> {routed.Coordinated}");
+        Assert.Equal(before.Forwarded, routed.Forwarded);
+
+        // Unrouted, all to one node: it forwards the writes it does not replicate (2 in 5 on average).
+        await RunAsync("redis-benchmark", "-h", "127.0.0.1", "-p", port, "-t", "set", "-n", "1000", "-r", "1000", "-c", "10", "-d", "16", "-q");
+        var unrouted = await CountsAsync(cluster);
+        Assert.InRange(unrouted.Forwarded - routed.Forwarded, 100, 900);
+
+        // Any node serves any key through the same quorum path.
+        Assert.Equal("OK", (await RunAsync("redis-cli", "-p", port, "set", "{user:7}:name", "ada")).Trim());
+        foreach (var other in resp.Skip(1))
+            Assert.Equal("ada", (await RunAsync("redis-cli", "-p", other.Split(':')[1], "get", "{user:7}:name")).Trim());
+        cluster.Passed();
+    }
+
+    private static IEnumerable<int> Expand(string range)
+    {
+        var parts = range.Split('-');
+        var first = int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture);
+        var last = parts.Length == 2 ? int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) : first;
+        return Enumerable.Range(first, last - first + 1);
+    }
+
+    private static async Task<(long Coordinated, long Forwarded)> CountsAsync(TestCluster cluster)
+    {
+        var nodes = TestCluster.Nodes(await cluster.StatusAsync());
+        return (nodes.Sum(n => n["requestsCoordinated"]!.GetValue<long>()), nodes.Sum(n => n["requestsForwarded"]!.GetValue<long>()));
+    }
+
+    /// <summary>Runs a Redis tool to completion within <see cref="ToolTimeout"/>; fails on a non-zero exit.</summary>
+    private async Task<string> RunAsync(string tool, params string[] args)
+    {
+        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args)
+            start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(ToolTimeout);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{tool} {string.Join(' ', args)} did not finish within {ToolTimeout}");
+        }
+        var text = await stdout;
+        Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} exited with {process.ExitCode}:\n{text}\n{await stderr}");
+        output.WriteLine($"$ {tool} {string.Join(' ', args)}: {text.Length} chars");
+        return text;
+    }
+}
