@@ -8,6 +8,10 @@
 # Durability is matched: the Redis servers run with appendonly no and no snapshots, so GTStore
 # runs with --fsync none (writes reach RocksDB's log and the OS, not the disk, before the ack).
 # GTSTORE_START_ARGS overrides it, e.g. "--fsync always" for GTStore's durable default.
+# Both clusters are driven as clusters (redis-benchmark --cluster): it reads CLUSTER NODES and
+# sends each key to the node that serves its slot, a master for Redis Cluster, a replica (which
+# coordinates the quorum) for GTStore. GTSTORE_CLUSTER=no sends everything to GTStore's node 1,
+# which forwards what it does not replicate.
 # redis-benchmark times a multi-threaded run in steps of about 250 ms, so runs must be long:
 # the defaults give runs of several seconds each.
 #
@@ -67,6 +71,7 @@ done
 run() { # target port test pipeline requests
   local extra=()
   [ "$1" = cluster ] && extra=(--cluster)
+  [ "$1" = gtstore ] && [ "${GTSTORE_CLUSTER:-yes}" = yes ] && extra=(--cluster)
   redis-benchmark -h 127.0.0.1 -p "$2" "${extra[@]}" -r 100000 -d 100 -c 50 --threads 2 -t "$3" -P "$4" -n "$5" --csv 2>/dev/null \
     | awk -F'","' '/^"test"/ { header = 1; next } header { gsub(/"/, "", $2); print $2; exit }'
 }
@@ -101,5 +106,5 @@ median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} E
     done
   done
   echo
-  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds; GTStore: 7 nodes N=3 R=2 W=2 $gt_args; Redis: appendonly no, no snapshots; $(date -u +%F) on $(nproc) cores"
+  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds; GTStore: 7 nodes N=3 R=2 W=2 $gt_args, --cluster ${GTSTORE_CLUSTER:-yes}; Redis: appendonly no, no snapshots; $(date -u +%F) on $(nproc) cores"
 } | tee "$out/compare-redis.md"

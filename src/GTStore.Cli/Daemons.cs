@@ -29,8 +29,25 @@ public static class Daemons
         return stop.Task;
     }
 
+    /// <summary>
+    /// A daemon runs its socket work on one thread: a completed receive or send continues on the
+    /// thread that polls the sockets instead of hopping to a pool thread, and with the loop's
+    /// synchronous continuations a request then costs its process one wake-up rather than several
+    /// (docs/ARCHITECTURE.md, "Performance"). Must run before the first socket is used; a value
+    /// already set in the environment wins.
+    /// </summary>
+    private static void InlineSocketCompletions()
+    {
+        foreach (var (name, value) in new[] { ("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1"), ("DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT", "1") })
+        {
+            if (Environment.GetEnvironmentVariable(name) is null)
+                Environment.SetEnvironmentVariable(name, value);
+        }
+    }
+
     public static async Task<int> RunManagerAsync(string dataDirectory, string listen, ClusterConfig config)
     {
+        InlineSocketCompletions();
         using var logs = Logs();
         var terminated = TerminationAsync(out var registrations);
         await using var host = ManagerHost.Start(new ManagerOptions(listen, dataDirectory, config), logs);
@@ -44,6 +61,7 @@ public static class Daemons
 
     public static async Task<int> RunNodeAsync(string managerAddress, string listen, string dataDirectory, string engine, Storage.FsyncMode fsync, string? resp)
     {
+        InlineSocketCompletions();
         using var logs = Logs();
         var terminated = TerminationAsync(out var registrations);
         using var cancel = new CancellationTokenSource();

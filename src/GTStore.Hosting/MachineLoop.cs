@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using GTStore.Transport;
 
 namespace GTStore.Hosting;
 
@@ -18,7 +19,7 @@ public sealed class MachineLoop : IAsyncDisposable
     public const int BatchInputsMax = 256;
 
     private readonly Channel<Action<long>> _inputs = Channel.CreateBounded<Action<long>>(
-        new BoundedChannelOptions(InputQueueMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        new BoundedChannelOptions(InputQueueMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait, AllowSynchronousContinuations = true });
     private readonly Action _afterStep;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _run;
@@ -50,7 +51,46 @@ public sealed class MachineLoop : IAsyncDisposable
     /// <summary>Faults if an input threw: the machine's state can no longer be trusted.</summary>
     public Task Completion => _run;
 
-    public ValueTask PostAsync(Action<long> input) => _inputs.Writer.WriteAsync(input, _stop.Token);
+    private readonly List<Action<long>> _staged = [];
+
+    /// <summary>
+    /// Queues <paramref name="input"/>. Inside a <see cref="DispatchBurst"/> (the frames of one
+    /// read, the commands of one RESP read) inputs are staged and posted together when the burst
+    /// ends, as one input: the loop applies them in one step and carries out their effects once.
+    /// </summary>
+    public ValueTask PostAsync(Action<long> input)
+    {
+        if (!DispatchBurst.Active)
+            return _inputs.Writer.WriteAsync(input, _stop.Token);
+        bool first;
+        lock (_staged)
+        {
+            first = _staged.Count == 0;
+            _staged.Add(input);
+        }
+        if (first)
+            DispatchBurst.AtEnd(PostStaged);
+        return ValueTask.CompletedTask;
+    }
+
+    private void PostStaged()
+    {
+        Action<long>[] inputs;
+        lock (_staged)
+        {
+            inputs = [.. _staged];
+            _staged.Clear();
+        }
+        if (inputs.Length == 0)
+            return;
+        var write = _inputs.Writer.WriteAsync(inputs.Length == 1 ? inputs[0] : now =>
+        {
+            foreach (var input in inputs)
+                input(now);
+        }, _stop.Token);
+        if (!write.IsCompletedSuccessfully)
+            _ = write.AsTask(); // Queue full: the write completes when the loop catches up.
+    }
 
     private async Task RunAsync()
     {

@@ -36,7 +36,7 @@ public sealed class PeerSender : IAsyncDisposable
     {
         var queue = _queues.GetOrAdd(to, peer =>
         {
-            var channel = Channel.CreateBounded<(string?, Message)>(new BoundedChannelOptions(PeerQueueMax) { SingleReader = true });
+            var channel = Channel.CreateBounded<(string?, Message)>(new BoundedChannelOptions(PeerQueueMax) { SingleReader = true, AllowSynchronousContinuations = true });
             _ = Task.Run(() => PumpAsync(peer, channel.Reader));
             return channel;
         });

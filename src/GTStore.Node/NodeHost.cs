@@ -176,7 +176,7 @@ public sealed partial class NodeHost : IAsyncDisposable
     /// </summary>
     public async Task<ClientReply> ExecuteAsync(ClientRequest request, CancellationToken ct = default)
     {
-        var completion = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var completion = new TaskCompletionSource<Message>();
         var handle = _replies.RegisterLocal(completion);
         await _loop!.PostAsync(now => _machine.OnClientRequest(now, handle, request)).ConfigureAwait(false);
         return (ClientReply)await completion.Task.WaitAsync(ct).ConfigureAwait(false);

@@ -320,14 +320,35 @@ public sealed class FrameConnection : IAsyncDisposable
             var buffer = result.Buffer;
             var consumed = ParseFrames(buffer, _inbound, out var malformed);
             _input.AdvanceTo(consumed, buffer.End);
-            foreach (var frame in _inbound)
+            DispatchBurst.Enter();
+            try
             {
-                if (IsClosed)
+                foreach (var frame in _inbound)
                 {
-                    break;
-                }
+                    if (IsClosed)
+                    {
+                        break;
+                    }
 
-                await DispatchAsync(frame).ConfigureAwait(false);
+                    var dispatched = DispatchAsync(frame);
+                    if (!dispatched.IsCompletedSuccessfully)
+                    {
+                        // Never hold a burst across an await that yields.
+                        DispatchBurst.Exit();
+                        try
+                        {
+                            await dispatched.ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            DispatchBurst.Enter();
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                DispatchBurst.Exit();
             }
 
             _inbound.Clear();

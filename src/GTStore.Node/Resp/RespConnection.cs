@@ -234,34 +234,63 @@ internal sealed partial class RespConnection
         }
     }
 
-    /// <summary>Runs the batch; true when it held QUIT (requests after QUIT are not run).</summary>
+    /// <summary>
+    /// Runs the batch; true when it held QUIT (requests after QUIT are not run). The commands
+    /// started between two waits form one <see cref="DispatchBurst"/>, so the node applies their
+    /// requests in one step and sends their messages with one flush per peer.
+    /// </summary>
     private async ValueTask<bool> ExecuteBatchAsync()
     {
-        foreach (var command in _batch)
+        DispatchBurst.Enter();
+        try
         {
-            var spec = RespCommandTable.Find(command.Name);
-            if (spec is { Kind: RespCommandKind.Quit })
+            foreach (var command in _batch)
             {
-                await DrainAsync().ConfigureAwait(false);
-                RespWriter.WriteOk(_output);
-                return true;
-            }
+                var spec = RespCommandTable.Find(command.Name);
+                if (spec is { Kind: RespCommandKind.Quit })
+                {
+                    await DrainOutsideBurstAsync().ConfigureAwait(false);
+                    RespWriter.WriteOk(_output);
+                    return true;
+                }
 
-            if (spec is { HasKeys: true } && spec.ArityFits(command.Count) && MustWaitForInFlight(spec, command))
-            {
-                await DrainAsync().ConfigureAwait(false);
-            }
+                if (spec is { HasKeys: true } && spec.ArityFits(command.Count) && MustWaitForInFlight(spec, command))
+                {
+                    await DrainOutsideBurstAsync().ConfigureAwait(false);
+                }
 
-            Start(spec, command);
-            if (_output.UnflushedBytes > UnflushedBytesMax)
-            {
-                await DrainAsync().ConfigureAwait(false);
-                await _output.FlushAsync(_closing.Token).ConfigureAwait(false);
+                Start(spec, command);
+                if (_output.UnflushedBytes > UnflushedBytesMax)
+                {
+                    await DrainOutsideBurstAsync(flush: true).ConfigureAwait(false);
+                }
             }
+        }
+        finally
+        {
+            DispatchBurst.Exit();
         }
 
         await DrainAsync().ConfigureAwait(false);
         return false;
+    }
+
+    /// <summary>Leaves the burst (posting the requests started in it), drains, and enters a new one.</summary>
+    private async ValueTask DrainOutsideBurstAsync(bool flush = false)
+    {
+        DispatchBurst.Exit();
+        try
+        {
+            await DrainAsync().ConfigureAwait(false);
+            if (flush)
+            {
+                await _output.FlushAsync(_closing.Token).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            DispatchBurst.Enter();
+        }
     }
 
     /// <summary>
