@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using GTStore.Node.Tests;
 using Xunit.Abstractions;
 
@@ -13,8 +12,6 @@ namespace GTStore.Integration.Tests;
 [Collection(ProcessesCollection.Name)]
 public sealed class RespClusterTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(60);
-
     [RedisToolFact("redis-benchmark", Timeout = 180_000)]
     public async Task Cluster_clients_send_each_key_to_a_replica_and_any_node_reads_it_back()
     {
@@ -25,28 +22,28 @@ public sealed class RespClusterTests(ITestOutputHelper output)
         var port = resp[0].Split(':')[1];
 
         // CLUSTER NODES lists every node at its RESP address; together they hold every slot once.
-        var lines = (await RunAsync("redis-cli", "-p", port, "cluster", "nodes")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = (await RedisTools.RunAsync("redis-cli", ["-p", port, "cluster", "nodes"])).Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(resp.Order(), lines.Select(l => l.Split(' ')[1].Split('@')[0]).Order());
         var slots = lines.SelectMany(l => l.Split(' ')[8..]).SelectMany(Expand).ToList();
         Assert.Equal(Enumerable.Range(0, 16384), slots.Order());
-        Assert.Contains("cluster_state:ok", await RunAsync("redis-cli", "-p", port, "cluster", "info"));
+        Assert.Contains("cluster_state:ok", await RedisTools.RunAsync("redis-cli", ["-p", port, "cluster", "info"]));
 
         // Routed by slot: every request lands on a replica of its key.
         var before = await CountsAsync(cluster);
-        output.WriteLine(await RunAsync("redis-benchmark", "-h", "127.0.0.1", "-p", port, "--cluster", "-t", "set,get", "-n", "3000", "-r", "1000", "-c", "10", "-d", "16", "-q"));
+        output.WriteLine(await RedisTools.RunAsync("redis-benchmark", ["-h", "127.0.0.1", "-p", port, "--cluster", "-t", "set,get", "-n", "3000", "-r", "1000", "-c", "10", "-d", "16", "-q"]));
         var routed = await CountsAsync(cluster);
         Assert.True(routed.Coordinated - before.Coordinated >= 6000, $"coordinated {before.Coordinated} -> {routed.Coordinated}");
         Assert.Equal(before.Forwarded, routed.Forwarded);
 
         // Unrouted, all to one node: it forwards the writes it does not replicate (2 in 5 on average).
-        await RunAsync("redis-benchmark", "-h", "127.0.0.1", "-p", port, "-t", "set", "-n", "1000", "-r", "1000", "-c", "10", "-d", "16", "-q");
+        await RedisTools.RunAsync("redis-benchmark", ["-h", "127.0.0.1", "-p", port, "-t", "set", "-n", "1000", "-r", "1000", "-c", "10", "-d", "16", "-q"]);
         var unrouted = await CountsAsync(cluster);
         Assert.InRange(unrouted.Forwarded - routed.Forwarded, 100, 900);
 
         // Any node serves any key through the same quorum path.
-        Assert.Equal("OK", (await RunAsync("redis-cli", "-p", port, "set", "{user:7}:name", "ada")).Trim());
+        Assert.Equal("OK", (await RedisTools.RunAsync("redis-cli", ["-p", port, "set", "{user:7}:name", "ada"])).Trim());
         foreach (var other in resp.Skip(1))
-            Assert.Equal("ada", (await RunAsync("redis-cli", "-p", other.Split(':')[1], "get", "{user:7}:name")).Trim());
+            Assert.Equal("ada", (await RedisTools.RunAsync("redis-cli", ["-p", other.Split(':')[1], "get", "{user:7}:name"])).Trim());
         cluster.Passed();
     }
 
@@ -62,30 +59,5 @@ public sealed class RespClusterTests(ITestOutputHelper output)
     {
         var nodes = TestCluster.Nodes(await cluster.StatusAsync());
         return (nodes.Sum(n => n["requestsCoordinated"]!.GetValue<long>()), nodes.Sum(n => n["requestsForwarded"]!.GetValue<long>()));
-    }
-
-    /// <summary>Runs a Redis tool to completion within <see cref="ToolTimeout"/>; fails on a non-zero exit.</summary>
-    private async Task<string> RunAsync(string tool, params string[] args)
-    {
-        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in args)
-            start.ArgumentList.Add(arg);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(ToolTimeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{tool} {string.Join(' ', args)} did not finish within {ToolTimeout}");
-        }
-        var text = await stdout;
-        Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} exited with {process.ExitCode}:\n{text}\n{await stderr}");
-        output.WriteLine($"$ {tool} {string.Join(' ', args)}: {text.Length} chars");
-        return text;
     }
 }

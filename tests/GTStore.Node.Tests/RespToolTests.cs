@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text;
 
 namespace GTStore.Node.Tests;
@@ -9,8 +8,6 @@ namespace GTStore.Node.Tests;
 /// </summary>
 public sealed class RespToolTests
 {
-    private static readonly TimeSpan ToolTimeout = TimeSpan.FromSeconds(60);
-
     [RedisToolFact("redis-cli")]
     public async Task Redis_cli_pings_sets_and_gets()
     {
@@ -30,7 +27,7 @@ public sealed class RespToolTests
     {
         await using var server = RespServerTests.Start(new MemoryBackend());
 
-        string output = await RunAsync("redis-cli", ["-p", Port(server)], "SET a 1\nMSET b 2 c 3\nMGET a b c missing\nFOO bar\nPING\n");
+        string output = await RedisTools.RunAsync("redis-cli", ["-p", Port(server)], "SET a 1\nMSET b 2 c 3\nMGET a b c missing\nFOO bar\nPING\n");
         var lines = output.Split('\n');
         Assert.Equal(["OK", "OK", "1", "2", "3", ""], lines[..6]);
         Assert.Contains("ERR unknown command 'FOO', with args beginning with: 'bar' ", output);
@@ -49,7 +46,7 @@ public sealed class RespToolTests
             input.Append($"*3\r\n$3\r\nSET\r\n${$"key:{i}".Length}\r\nkey:{i}\r\n${$"value:{i}".Length}\r\nvalue:{i}\r\n");
         }
 
-        string output = await RunAsync("redis-cli", ["-p", Port(server), "--pipe"], input.ToString());
+        string output = await RedisTools.RunAsync("redis-cli", ["-p", Port(server), "--pipe"], input.ToString());
         Assert.Contains("errors: 0, replies: 5000", output);
         Assert.Equal(5000, backend.Count);
     }
@@ -60,11 +57,11 @@ public sealed class RespToolTests
         var backend = new MemoryBackend();
         await using var server = RespServerTests.Start(backend);
 
-        string output = await RunAsync("redis-benchmark", ["-h", "127.0.0.1", "-p", Port(server), "-t", "set,get", "-n", "2000", "-c", "10", "-q"]);
+        string output = await RedisTools.RunAsync("redis-benchmark", ["-h", "127.0.0.1", "-p", Port(server), "-t", "set,get", "-n", "2000", "-c", "10", "-q"]);
         Assert.Matches(@"SET: [\d.]+ requests per second", output);
         Assert.Matches(@"GET: [\d.]+ requests per second", output);
 
-        string pipelined = await RunAsync("redis-benchmark", ["-h", "127.0.0.1", "-p", Port(server), "-t", "set,get", "-n", "2000", "-c", "4", "-P", "16", "-r", "1000", "-q"]);
+        string pipelined = await RedisTools.RunAsync("redis-benchmark", ["-h", "127.0.0.1", "-p", Port(server), "-t", "set,get", "-n", "2000", "-c", "4", "-P", "16", "-r", "1000", "-q"]);
         Assert.Matches(@"SET: [\d.]+ requests per second", pipelined);
         Assert.Matches(@"GET: [\d.]+ requests per second", pipelined);
     }
@@ -72,44 +69,5 @@ public sealed class RespToolTests
     private static string Port(Resp.RespServer server) => server.Address.Split(':')[1];
 
     private static Task<string> RedisCliAsync(Resp.RespServer server, params string[] args) =>
-        RunAsync("redis-cli", ["-h", "127.0.0.1", "-p", Port(server), .. args]);
-
-    /// <summary>Runs a tool to completion within <see cref="ToolTimeout"/>; fails on a non-zero exit, showing its output.</summary>
-    private static async Task<string> RunAsync(string tool, string[] args, string? input = null)
-    {
-        var start = new ProcessStartInfo(tool)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (input is not null)
-        {
-            await process.StandardInput.WriteAsync(input);
-        }
-
-        process.StandardInput.Close();
-        using var timeout = new CancellationTokenSource(ToolTimeout);
-        try
-        {
-            await process.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{tool} {string.Join(' ', args)} did not finish within {ToolTimeout}; output so far:\n{await stdout}\n{await stderr}");
-        }
-
-        string output = await stdout;
-        Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} exited with {process.ExitCode}:\n{output}\n{await stderr}");
-        return output;
-    }
+        RedisTools.RunAsync("redis-cli", ["-h", "127.0.0.1", "-p", Port(server), .. args]);
 }
