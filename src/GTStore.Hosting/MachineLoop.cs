@@ -97,13 +97,23 @@ public sealed class MachineLoop : IAsyncDisposable
         var reader = _inputs.Reader;
         while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
         {
-            var applied = 0;
-            while (applied < BatchInputsMax && reader.TryRead(out var input))
+            // A step is a burst: the messages its effects queue for one connection leave in one
+            // flush when it ends.
+            DispatchBurst.Enter();
+            try
             {
-                input(NowMs());
-                applied++;
+                var applied = 0;
+                while (applied < BatchInputsMax && reader.TryRead(out var input))
+                {
+                    input(NowMs());
+                    applied++;
+                }
+                _afterStep();
             }
-            _afterStep();
+            finally
+            {
+                DispatchBurst.Exit();
+            }
         }
     }
 

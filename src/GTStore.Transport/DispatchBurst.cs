@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace GTStore.Transport;
 
 /// <summary>
@@ -40,5 +42,28 @@ public static class DispatchBurst
         if (t_depth == 0)
             throw new InvalidOperationException("not inside a dispatch burst");
         (t_atEnd ??= []).Add(action);
+    }
+
+    /// <summary>
+    /// Awaited inside a burst, resumes when the outermost burst ends (on this thread); outside one,
+    /// continues at once. A writer that awaits it sends everything queued during the burst in one
+    /// flush instead of one per message.
+    /// </summary>
+    public static EndAwaitable UntilEnd() => default;
+
+    /// <summary>The awaitable of <see cref="UntilEnd"/>.</summary>
+    public readonly struct EndAwaitable : ICriticalNotifyCompletion
+    {
+        public EndAwaitable GetAwaiter() => this;
+
+        public bool IsCompleted => !Active;
+
+        public void GetResult()
+        {
+        }
+
+        public void OnCompleted(Action continuation) => AtEnd(continuation);
+
+        public void UnsafeOnCompleted(Action continuation) => AtEnd(continuation);
     }
 }

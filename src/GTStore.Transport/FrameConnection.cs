@@ -74,6 +74,9 @@ public sealed class FrameConnection : IAsyncDisposable
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
+            // The writer resumes on the thread that queued the frame instead of waking a pool
+            // thread; inside a dispatch burst it then waits for the burst's end (below).
+            AllowSynchronousContinuations = true,
         });
         _accepted = accepted;
         _lastRequestId = accepted ? 0 : -1;
@@ -471,6 +474,9 @@ public sealed class FrameConnection : IAsyncDisposable
         {
             while (await queue.WaitToReadAsync().ConfigureAwait(false))
             {
+                // Woken by a frame queued inside a burst (a read's frames, a loop step): let the
+                // burst queue the rest, then send them all with one flush.
+                await DispatchBurst.UntilEnd();
                 int batchBytes = 0;
                 while (batchBytes < FlushBytesMax && queue.TryRead(out var frame))
                 {
