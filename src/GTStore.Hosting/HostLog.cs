@@ -23,7 +23,7 @@ public static partial class HostLog
     [LoggerMessage(EventId = 105, Level = LogLevel.Information, Message = "{Node} left the cluster; exiting")]
     public static partial void Left(ILogger logger, string node);
 
-    [LoggerMessage(EventId = 107, Level = LogLevel.Error, Message = "fsync failed; the batch's acknowledgements were not sent: {Reason}")]
+    [LoggerMessage(EventId = 107, Level = LogLevel.Error, Message = "the write-ahead log was not written or synced; the batch's acknowledgements were not sent: {Reason}")]
     public static partial void SyncFailed(ILogger logger, string reason);
 
     [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "manager at {Address} not reachable yet: {Reason}")]

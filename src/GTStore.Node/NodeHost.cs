@@ -115,7 +115,16 @@ public sealed partial class NodeHost : IAsyncDisposable
         {
             _machine.Tick(now);
             if (_machine.Store is RocksDbEngine { Fsync: FsyncMode.Batch } batched)
-                batched.SyncPending();
+            {
+                try
+                {
+                    batched.SyncPending();
+                }
+                catch (StorageException e)
+                {
+                    HostLog.SyncFailed(_logger, e.Message); // Retried on the next tick.
+                }
+            }
         }, AfterStep);
         _listener = FrameListener.Start(_options.ListenAddress, OnFrameAsync, logger: _logger);
         HostLog.Listening(_logger, "node", _listener.Address);
@@ -262,6 +271,22 @@ public sealed partial class NodeHost : IAsyncDisposable
             _replies.Reply(handle, reply);
     }
 
+    private bool TryFlushWal()
+    {
+        if (_machine.Store is not RocksDbEngine engine)
+            return true;
+        try
+        {
+            engine.FlushWal();
+            return true;
+        }
+        catch (StorageException e)
+        {
+            HostLog.SyncFailed(_logger, e.Message);
+            return false;
+        }
+    }
+
     private void AfterStep()
     {
         var batch = new EffectBatch([.. _outbox.Sends.Select(s => (s.To, AddressOf(s.To), s.Message))], [.. _outbox.Replies]);
@@ -273,7 +298,11 @@ public sealed partial class NodeHost : IAsyncDisposable
         }
         else
         {
-            Carry(batch);
+            // The batch's writes reach the OS before its acknowledgements leave: a crash of this
+            // process cannot lose an acknowledged write (RocksDB buffers its log until now). A
+            // failed write drops the effects, as a failed sync does.
+            if (TryFlushWal())
+                Carry(batch);
         }
         if (_machine.Current.Epoch != _loggedEpoch)
         {

@@ -70,6 +70,46 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
         Assert.Null(reopened.Get(9, key));
     }
 
+    /// <summary>
+    /// Without fsync per batch the log is buffered in the process: a put reaches the files (what a
+    /// killed process leaves behind, copied here while the engine is open) only once
+    /// <see cref="RocksDbEngine.FlushWal"/> has run, which the host does before acknowledging.
+    /// </summary>
+    [Theory]
+    [InlineData(FsyncMode.Batch)]
+    [InlineData(FsyncMode.None)]
+    public void A_put_reaches_the_files_a_crash_leaves_when_the_log_is_flushed_and_not_before(FsyncMode mode)
+    {
+        var path = Path.Combine(_root, "crash-" + mode);
+        var before = Encoding.UTF8.GetBytes("flushed");
+        var after = Encoding.UTF8.GetBytes("still-buffered");
+        using var engine = new RocksDbEngine(path, mode);
+        Assert.True(engine.Put(1, before, new VersionedValue(new Core.Version(1, 1), [1])));
+        engine.FlushWal();
+        Assert.True(engine.Put(2, after, new VersionedValue(new Core.Version(2, 1), [2])));
+
+        var crashed = CopyDirectory(path, path + "-crashed");
+        using var recovered = new RocksDbEngine(crashed, mode);
+        Assert.Equal([1], recovered.Get(1, before)?.Value);
+        Assert.Null(recovered.Get(2, after));
+
+        engine.FlushWal();
+        var flushed = CopyDirectory(path, path + "-flushed");
+        using var recoveredAgain = new RocksDbEngine(flushed, mode);
+        Assert.Equal([2], recoveredAgain.Get(2, after)?.Value);
+    }
+
+    private static string CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+        {
+            if (Path.GetFileName(file) != "LOCK")
+                File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        }
+        return to;
+    }
+
     [Fact]
     public void RocksDb_engine_is_named_rocksdb()
     {
