@@ -67,16 +67,33 @@ for _ in $(seq 1 100); do
   redis-cli -p "$cluster_base" cluster info | grep -q 'cluster_state:ok' && break; sleep 0.2
 done
 
-# One run: prints requests per second of one test.
+# Server processes of each target, for the CPU they spend per request (user + system time from
+# /proc): a cost that depends far less on the machine's noise than throughput does.
+declare -A server_pids
+server_pids[gtstore]="$("$here/gtstore" status --dir "$work/gtstore" --json | python3 -c 'import json, sys; print(" ".join(str(n["pid"]) for n in json.load(sys.stdin)["nodes"]))')"
+server_pids[cluster]="${pids[*]:0:6}"
+server_pids[single]="${pids[6]}"
+ticks() { # pids... -> clock ticks of CPU used so far
+  local total=0 p
+  for p in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
+  echo "$total"
+}
+hz=$(getconf CLK_TCK)
+
+# One run: prints requests per second of one test and the servers' CPU microseconds per request.
 run() { # target port test pipeline requests
-  local extra=()
+  local extra=() before rps
   [ "$1" = cluster ] && extra=(--cluster)
   [ "$1" = gtstore ] && [ "${GTSTORE_CLUSTER:-yes}" = yes ] && extra=(--cluster)
-  redis-benchmark -h 127.0.0.1 -p "$2" "${extra[@]}" -r 100000 -d 100 -c 50 --threads 2 -t "$3" -P "$4" -n "$5" --csv 2>/dev/null \
-    | awk -F'","' '/^"test"/ { header = 1; next } header { gsub(/"/, "", $2); print $2; exit }'
+  # shellcheck disable=SC2086 # a list of pids
+  before=$(ticks ${server_pids[$1]})
+  rps=$(redis-benchmark -h 127.0.0.1 -p "$2" "${extra[@]}" -r 100000 -d 100 -c 50 --threads 2 -t "$3" -P "$4" -n "$5" --csv 2>/dev/null \
+    | awk -F'","' '/^"test"/ { header = 1; next } header { gsub(/"/, "", $2); print $2; exit }')
+  # shellcheck disable=SC2086
+  echo "$rps $(awk -v t="$(( $(ticks ${server_pids[$1]}) - before ))" -v hz="$hz" -v n="$5" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
 }
 
-declare -A samples
+declare -A samples cpus
 targets=(gtstore cluster single)
 declare -A ports=([gtstore]=$gt_port [cluster]=$cluster_base [single]=$single_port)
 for round in $(seq 1 "$rounds"); do
@@ -84,9 +101,10 @@ for round in $(seq 1 "$rounds"); do
     for p in ${PIPELINES:-1 16}; do
       n=$n_p1; [ "$p" = 16 ] && n=$n_p16
       for t in "${targets[@]}"; do   # interleaved: every target once per round and line
-        rps=$(run "$t" "${ports[$t]}" "$test" "$p" "$n")
+        read -r rps cpu < <(run "$t" "${ports[$t]}" "$test" "$p" "$n")
         samples[$t,$test,$p]+="$rps "
-        echo "round $round: $t ${test^^} -P $p: $rps ops/s"
+        cpus[$t,$test,$p]+="$cpu "
+        echo "round $round: $t ${test^^} -P $p: $rps ops/s, servers' CPU $cpu us/request"
       done
     done
   done
@@ -94,17 +112,21 @@ done
 
 median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 {
-  echo "| test | GTStore ops/s | Redis Cluster ops/s | Redis ops/s | GTStore / Redis Cluster |"
-  echo "|---|---|---|---|---|"
+  echo "| test | GTStore ops/s | Redis Cluster ops/s | Redis ops/s | GTStore / Redis Cluster | CPU µs/request GTStore | Redis Cluster | Redis Cluster / GTStore |"
+  echo "|---|---|---|---|---|---|---|---|"
   for test in ${TESTS:-set get}; do
     for p in ${PIPELINES:-1 16}; do
       g=$(echo "${samples[gtstore,$test,$p]}" | median)
       c=$(echo "${samples[cluster,$test,$p]}" | median)
       s=$(echo "${samples[single,$test,$p]}" | median)
       ratio=$(awk -v g="$g" -v c="$c" 'BEGIN { printf "%.2f", (c > 0) ? g / c : 0 }')
-      echo "| ${test^^} -P $p | $g | $c | $s | $ratio |"
+      gc=$(echo "${cpus[gtstore,$test,$p]}" | median)
+      cc=$(echo "${cpus[cluster,$test,$p]}" | median)
+      cpu_ratio=$(awk -v g="$gc" -v c="$cc" 'BEGIN { printf "%.2f", (g > 0) ? c / g : 0 }')
+      echo "| ${test^^} -P $p | $g | $c | $s | $ratio | $gc | $cc | $cpu_ratio |"
     done
   done
   echo
+  echo "CPU µs/request: user + system time of the servers (GTStore's 7 nodes, the Redis Cluster's 6 servers) over the run, divided by its requests; the client's is not counted."
   echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds; GTStore: 7 nodes N=3 R=2 W=2 $gt_args, --cluster ${GTSTORE_CLUSTER:-yes}; Redis: appendonly no, no snapshots; $(date -u +%F) on $(nproc) cores"
 } | tee "$out/compare-redis.md"
