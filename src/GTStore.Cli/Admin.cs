@@ -65,13 +65,20 @@ public static class Admin
     public static bool Settled(StatusReply status, int nodes) =>
         !status.InTransition && status.Members.Count == nodes && status.Members.All(m => m.State == MemberState.Up);
 
-    /// <summary>Polls the manager until <paramref name="condition"/> holds; throws naming <paramref name="what"/> at the deadline.</summary>
-    public static async Task<StatusReply> WaitForAsync(string managerAddress, Func<StatusReply, bool> condition, TimeSpan timeout, string what)
+    /// <summary>
+    /// Polls the manager until <paramref name="condition"/> holds; throws naming <paramref name="what"/>
+    /// at the deadline, or at once with its message when <paramref name="failed"/> reports one (a
+    /// process being waited for has exited).
+    /// </summary>
+    public static async Task<StatusReply> WaitForAsync(string managerAddress, Func<StatusReply, bool> condition, TimeSpan timeout, string what,
+        Func<string?>? failed = null)
     {
         var deadline = DateTime.UtcNow + timeout;
         string last = "no answer";
         while (DateTime.UtcNow < deadline)
         {
+            if (failed?.Invoke() is { } failure)
+                throw new CliException($"{failure} (while waiting for {what})", 1);
             try
             {
                 var status = (StatusReply)await RequestAsync(managerAddress, new StatusRequest(), RequestTimeout).ConfigureAwait(false);

@@ -40,8 +40,26 @@ public sealed class Cluster(ClusterDirectory directory)
         for (var i = 0; i < nodes; i++)
             LaunchNode(file);
         Directory.Write(file);
-        await Admin.WaitForAsync(address, s => Admin.Settled(s, nodes), SettleTimeout, $"{nodes} nodes to join").ConfigureAwait(false);
+        // The processes just launched, not only a member list: a manager restarted over an old
+        // cluster directory lists the members it had, up, before they have rejoined.
+        var launched = file.Nodes.Select(n => n.Pid).ToHashSet();
+        await Admin.WaitForAsync(address, s => Admin.Settled(s, nodes) && s.Members.All(m => launched.Contains(m.Pid)),
+            SettleTimeout, $"{nodes} nodes to join", () => Exited(file.Nodes)).ConfigureAwait(false);
         return file;
+    }
+
+    /// <summary>The first of <paramref name="nodes"/> whose process has exited, with the last line of its log (its error).</summary>
+    private string? Exited(IEnumerable<LaunchedNode> nodes)
+    {
+        foreach (var n in nodes)
+        {
+            if (!Processes.HasExited(n.Pid))
+                continue;
+            var log = Directory.NodeLog(n.Slot);
+            var last = File.Exists(log) ? File.ReadLines(log).LastOrDefault(l => l.Length > 0) : null;
+            return $"the node in {Directory.NodeDirectory(n.Slot)} (pid {n.Pid}) exited: {last ?? "its log is empty"}";
+        }
+        return null;
     }
 
     private async Task<(int Pid, string Address)> StartManagerAsync(string listen, ClusterConfig config)
@@ -85,7 +103,7 @@ public sealed class Cluster(ClusterDirectory directory)
         file.Nodes[file.Nodes.IndexOf(launched)] = launched with { Pid = pid };
         Directory.Write(file);
         var after = await Admin.WaitForAsync(file.ManagerAddress, s => s.Members.Any(m => m.Pid == pid && !m.Down),
-            SettleTimeout, $"{node} to rejoin").ConfigureAwait(false);
+            SettleTimeout, $"{node} to rejoin", () => Exited([launched with { Pid = pid }])).ConfigureAwait(false);
         return after.Members.First(m => m.Pid == pid);
     }
 
@@ -135,7 +153,7 @@ public sealed class Cluster(ClusterDirectory directory)
         Directory.Write(file);
         var status = await Admin.WaitForAsync(file.ManagerAddress,
             s => !s.InTransition && s.Members.Any(m => m.Pid == launched.Pid && m.State == MemberState.Up),
-            SettleTimeout, $"the new node (pid {launched.Pid}) to join").ConfigureAwait(false);
+            SettleTimeout, $"the new node (pid {launched.Pid}) to join", () => Exited([launched])).ConfigureAwait(false);
         return status.Members.First(m => m.Pid == launched.Pid);
     }
 

@@ -75,6 +75,11 @@ public static class Daemons
         {
             return 0;
         }
+        catch (InvalidDataException e)
+        {
+            await Console.Error.WriteLineAsync("gtstore node: " + e.Message).ConfigureAwait(false);
+            return 2;
+        }
         await using (host)
         {
             await Task.WhenAny(terminated, host.Left, host.Faulted).ConfigureAwait(false);

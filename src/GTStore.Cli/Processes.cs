@@ -63,6 +63,24 @@ public static partial class Processes
         }
     }
 
+    /// <summary>
+    /// True when <paramref name="pid"/> is gone or a zombie. Unlike <see cref="IsGtstore"/> this is
+    /// never true of a process that is still starting: while it execs (setsid, then sh, then
+    /// gtstore) its command line can read as empty.
+    /// </summary>
+    public static bool HasExited(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
     public static bool Signal(int pid, int signal) => IsGtstore(pid) && Kill(pid, signal) == 0;
 
     /// <summary>Waits until <paramref name="pid"/> is gone; false if it still runs at the deadline.</summary>

@@ -85,6 +85,7 @@ public sealed partial class NodeHost : IAsyncDisposable
     public static async Task<NodeHost> StartAsync(NodeOptions options, ILoggerFactory logs, CancellationToken ct)
     {
         Directory.CreateDirectory(options.DataDirectory);
+        DataFormat.CheckOrStamp(options.DataDirectory);
         IStorageEngine engine = options.Engine switch
         {
             "memory" => new MemoryEngine(),

@@ -48,4 +48,22 @@ public sealed class StartArgumentTests(ITestOutputHelper output)
         Assert.True(TestCluster.Settled(after, 1), $"the running cluster changed: {after.ToJsonString()}");
         cluster.Passed();
     }
+
+    // A node directory written before the data format was recorded (keys placed by another hash)
+    // is refused, and the CLI reports the node's own error at once rather than timing out.
+    [Fact(Timeout = 120_000)]
+    public async Task Add_node_over_data_of_an_earlier_format_fails_at_once_with_the_nodes_error()
+    {
+        await using var cluster = await TestCluster.StartAsync(output, "--nodes", "1", "--rep", "1");
+        var next = Path.Combine(cluster.Dir, "nodes", "2");
+        Directory.CreateDirectory(Path.Combine(next, "db"));
+
+        var added = await cluster.RunAsync("add-node");
+        Assert.Equal(1, added.ExitCode);
+        Assert.Contains("exited", added.Stderr, StringComparison.Ordinal);
+        Assert.Contains("no FORMAT file", added.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("timed out", added.Stderr, StringComparison.Ordinal);
+        Assert.True(TestCluster.Settled(await cluster.StatusAsync(), 1), "the running cluster changed");
+        cluster.Passed();
+    }
 }
