@@ -46,6 +46,7 @@ public sealed class RocksDbEngine : IStorageEngine
     private readonly RocksDb _db;
     private readonly WriteOptions _write = new WriteOptions().SetSync(false);
     private readonly FsyncMode _fsync;
+    private readonly VersionIndex _index = new();
     private long _count;
     // Writes appended to the log, and how many of them a sync has covered (group commit may sync
     // on another thread than the one writing).
@@ -76,7 +77,7 @@ public sealed class RocksDbEngine : IStorageEngine
         if (fsync != FsyncMode.Always)
             Native.Instance.rocksdb_options_set_manual_wal_flush(options.Handle, 1);
         _db = RocksDb.Open(options, directory);
-        _count = CountAll();
+        _count = LoadIndex();
     }
 
     public string Name => "rocksdb";
@@ -85,16 +86,35 @@ public sealed class RocksDbEngine : IStorageEngine
 
     public long Count => Interlocked.Read(ref _count);
 
-    private long CountAll()
+    /// <summary>Builds the version index from every stored entry; returns how many there are.</summary>
+    private long LoadIndex()
     {
         long n = 0;
         using var it = _db.NewIterator();
         for (it.SeekToFirst(); it.Valid(); it.Next())
         {
-            if (it.GetKeySpan().Length >= HashBytes)
-                n++;
+            var k = it.GetKeySpan();
+            if (k.Length < HashBytes)
+                continue;
+            _index.Set(BinaryPrimitives.ReadUInt64BigEndian(k), VersionIndex.Fingerprint(k[HashBytes..]), DecodeVersion(it.GetValueSpan()));
+            n++;
         }
         return n;
+    }
+
+    /// <summary>The version held for the key (null: not held), from the index or, for a shared hash, the store.</summary>
+    private Core.Version? HeldVersion(ulong hash, ulong fingerprint, byte[] storedKey)
+    {
+        switch (_index.Find(hash, fingerprint, out var version))
+        {
+            case VersionIndex.Found.Absent:
+                return null;
+            case VersionIndex.Found.Held:
+                return version;
+            default:
+                var held = _db.Get(storedKey);
+                return held is null ? null : Decode(held).Version;
+        }
     }
 
     private static byte[] StoredKey(ulong hash, ReadOnlySpan<byte> key)
@@ -115,12 +135,14 @@ public sealed class RocksDbEngine : IStorageEngine
         return bytes;
     }
 
-    private static VersionedValue Decode(ReadOnlySpan<byte> bytes)
+    private static VersionedValue Decode(ReadOnlySpan<byte> bytes) =>
+        new(DecodeVersion(bytes), bytes[12] == 1 ? null : bytes[ValueHeaderBytes..].ToArray());
+
+    private static Core.Version DecodeVersion(ReadOnlySpan<byte> bytes)
     {
         if (bytes.Length < ValueHeaderBytes)
             throw new InvalidDataException($"stored value of {bytes.Length} bytes is shorter than its {ValueHeaderBytes}-byte header");
-        var version = new Core.Version(BinaryPrimitives.ReadInt64LittleEndian(bytes), BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]));
-        return new VersionedValue(version, bytes[12] == 1 ? null : bytes[ValueHeaderBytes..].ToArray());
+        return new Core.Version(BinaryPrimitives.ReadInt64LittleEndian(bytes), BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]));
     }
 
     public VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key)
@@ -132,19 +154,24 @@ public sealed class RocksDbEngine : IStorageEngine
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
         var k = StoredKey(hash, key);
-        var held = _db.Get(k);
-        if (held is not null && Decode(held).Version >= value.Version)
-            return false;
-        try
+        var fingerprint = VersionIndex.Fingerprint(key);
+        lock (_index)
         {
-            _db.Put(k, Encode(value), null, _write);
+            var held = HeldVersion(hash, fingerprint, k);
+            if (held >= value.Version)
+                return false;
+            try
+            {
+                _db.Put(k, Encode(value), null, _write);
+            }
+            catch (RocksDbException e)
+            {
+                throw new StorageException("write failed: " + e.Message, e);
+            }
+            _index.Set(hash, fingerprint, value.Version);
+            if (held is null)
+                Interlocked.Increment(ref _count);
         }
-        catch (RocksDbException e)
-        {
-            throw new StorageException("write failed: " + e.Message, e);
-        }
-        if (held is null)
-            Interlocked.Increment(ref _count);
         Interlocked.Increment(ref _writeSeq);
         return true;
     }
@@ -152,17 +179,21 @@ public sealed class RocksDbEngine : IStorageEngine
     public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Core.Version version)
     {
         var k = StoredKey(hash, key);
-        var held = _db.Get(k);
-        if (held is null || Decode(held).Version != version)
-            return false;
-        try
+        var fingerprint = VersionIndex.Fingerprint(key);
+        lock (_index)
         {
-            // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
-            _db.Remove(k, null, _write);
-        }
-        catch (RocksDbException e)
-        {
-            throw new StorageException("remove failed: " + e.Message, e);
+            if (HeldVersion(hash, fingerprint, k) != version)
+                return false;
+            try
+            {
+                // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
+                _db.Remove(k, null, _write);
+            }
+            catch (RocksDbException e)
+            {
+                throw new StorageException("remove failed: " + e.Message, e);
+            }
+            _index.Remove(hash, fingerprint);
         }
         Interlocked.Decrement(ref _count);
         Interlocked.Increment(ref _writeSeq);
@@ -205,6 +236,7 @@ public sealed class RocksDbEngine : IStorageEngine
     public long DropRange(HashRange range)
     {
         long removed = 0;
+        var dropped = new List<ulong>();
         using var batch = new WriteBatch();
         using (var it = _db.NewIterator())
         {
@@ -215,9 +247,11 @@ public sealed class RocksDbEngine : IStorageEngine
                     var k = it.GetKeySpan();
                     if (k.Length < HashBytes)
                         continue;
-                    if (BinaryPrimitives.ReadUInt64BigEndian(k) > high)
+                    var hash = BinaryPrimitives.ReadUInt64BigEndian(k);
+                    if (hash > high)
                         break;
                     batch.Delete(k.ToArray());
+                    dropped.Add(hash);
                     removed++;
                 }
             }
@@ -226,7 +260,12 @@ public sealed class RocksDbEngine : IStorageEngine
         {
             try
             {
-                _db.Write(batch, _write);
+                lock (_index)
+                {
+                    _db.Write(batch, _write);
+                    foreach (var hash in dropped)
+                        _index.RemoveHash(hash);
+                }
                 lock (_syncLock)
                     WriteWal(sync: true);
             }

@@ -110,6 +110,36 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
         return to;
     }
 
+    /// <summary>
+    /// A put decides "newer?" from the in-memory version index, not by reading RocksDB: the index
+    /// must come back on reopen, keys that share a ring hash included.
+    /// </summary>
+    [Fact]
+    public void The_versions_held_decide_puts_and_removes_after_a_reopen()
+    {
+        var path = Path.Combine(_root, "index");
+        using (var engine = new RocksDbEngine(path, FsyncMode.None))
+        {
+            Assert.True(engine.Put(7, "a"u8, new VersionedValue(new Core.Version(5, 1), [1])));
+            Assert.True(engine.Put(7, "b"u8, new VersionedValue(new Core.Version(3, 1), [2])));
+            Assert.True(engine.Put(8, "c"u8, new VersionedValue(new Core.Version(2, 1), [3])));
+            engine.Flush();
+        }
+        using var reopened = new RocksDbEngine(path, FsyncMode.None);
+        Assert.Equal(3, reopened.Count);
+        Assert.False(reopened.Put(8, "c"u8, new VersionedValue(new Core.Version(1, 1), [9])));
+        Assert.False(reopened.Put(8, "c"u8, new VersionedValue(new Core.Version(2, 1), [9])));
+        Assert.False(reopened.Put(7, "a"u8, new VersionedValue(new Core.Version(4, 1), [9])));
+        Assert.True(reopened.Put(7, "b"u8, new VersionedValue(new Core.Version(4, 1), [4])));
+        Assert.True(reopened.Put(9, "d"u8, new VersionedValue(new Core.Version(1, 1), [5])));
+        Assert.False(reopened.RemoveIfVersion(8, "c"u8, new Core.Version(1, 1)));
+        Assert.True(reopened.RemoveIfVersion(8, "c"u8, new Core.Version(2, 1)));
+        Assert.Equal(3, reopened.Count);
+        Assert.Equal([1], reopened.Get(7, "a"u8)?.Value);
+        Assert.Equal([4], reopened.Get(7, "b"u8)?.Value);
+        Assert.Null(reopened.Get(8, "c"u8));
+    }
+
     [Fact]
     public void RocksDb_engine_is_named_rocksdb()
     {

@@ -149,6 +149,23 @@ public abstract class StorageEngineContractTests
     }
 
     [Fact]
+    public void Versions_of_keys_with_equal_hashes_are_compared_per_key()
+    {
+        using var engine = CreateEngine();
+        Assert.True(engine.Put(7, "a"u8, V(5, [1])));
+        Assert.True(engine.Put(7, "b"u8, V(3, [2])));
+        Assert.False(engine.Put(7, "a"u8, V(4, [3])), "older than a's version 5, though newer than b's 3");
+        Assert.True(engine.Put(7, "b"u8, V(4, [4])), "newer than b's version 3, though older than a's 5");
+        Assert.False(engine.RemoveIfVersion(7, "b"u8, new Version(3, 1)));
+        Assert.True(engine.RemoveIfVersion(7, "a"u8, new Version(5, 1)));
+        Assert.Equal(1, engine.Count);
+        Assert.True(engine.Put(7, "a"u8, V(1, [5])), "a was removed: any version of it is new");
+        Assert.Equal(2, engine.Count);
+        Assert.Equal([5], engine.Get(7, "a"u8)!.Value.Value!);
+        Assert.Equal([4], engine.Get(7, "b"u8)!.Value.Value!);
+    }
+
+    [Fact]
     public void Newer_version_replaces_the_stored_one()
     {
         // IStorageEngine: "Engines merge by version".

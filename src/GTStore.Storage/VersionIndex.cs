@@ -1,0 +1,71 @@
+using System.IO.Hashing;
+
+namespace GTStore.Storage;
+
+/// <summary>
+/// The version held for every stored key, in memory, so that a put decides "newer than what is
+/// held?" without reading the store first (the read that used to precede every put). About 40
+/// bytes per key: the key itself is not kept, only its ring hash and a 64-bit fingerprint from an
+/// independent hash of the key.
+/// </summary>
+/// <remarks>
+/// Exactness. A ring hash with no entry means no stored key has it; a ring hash whose entry has
+/// another fingerprint means the one key held there is another key. Both answers are exact. Two
+/// stored keys with the same ring hash (a 64-bit collision within one node) mark the hash
+/// <em>shared</em>, and a shared hash is always looked up in the store. A key is taken for the
+/// indexed key when ring hash and fingerprint both match: 114 independent bits (50 of XXH3 beyond
+/// the slot, 64 of XXH3 under another seed), so a mistake needs two keys of one slot to collide
+/// in both, about 2^-114 per pair. Not thread-safe: the engine serialises calls.
+/// </remarks>
+internal sealed class VersionIndex
+{
+    private const long FingerprintSeed = 0x4754_5374_6B65_7932; // "GTStkey2", independent of KeyHash.Seed
+
+    private readonly Dictionary<ulong, Entry> _entries = [];
+
+    public enum Found
+    {
+        /// <summary>No key with this ring hash is stored: the key is not held.</summary>
+        Absent,
+        /// <summary>The key is held with the version given.</summary>
+        Held,
+        /// <summary>Several keys share this ring hash: ask the store.</summary>
+        AskStore,
+    }
+
+    private readonly record struct Entry(long Timestamp, int Node, ulong Fingerprint, bool Shared);
+
+    public int Count => _entries.Count;
+
+    public static ulong Fingerprint(ReadOnlySpan<byte> key) => XxHash3.HashToUInt64(key, FingerprintSeed);
+
+    public Found Find(ulong hash, ulong fingerprint, out Core.Version version)
+    {
+        version = default;
+        if (!_entries.TryGetValue(hash, out var e) || (!e.Shared && e.Fingerprint != fingerprint))
+            return Found.Absent;
+        if (e.Shared)
+            return Found.AskStore;
+        version = new Core.Version(e.Timestamp, e.Node);
+        return Found.Held;
+    }
+
+    /// <summary>Records that the key is now held with <paramref name="version"/>.</summary>
+    public void Set(ulong hash, ulong fingerprint, Core.Version version)
+    {
+        if (!_entries.TryGetValue(hash, out var e) || (!e.Shared && e.Fingerprint == fingerprint))
+            _entries[hash] = new Entry(version.Timestamp, version.Node, fingerprint, Shared: false);
+        else if (!e.Shared)
+            _entries[hash] = e with { Shared = true };
+    }
+
+    /// <summary>Records that the key is no longer held (a shared hash stays shared: other keys may remain).</summary>
+    public void Remove(ulong hash, ulong fingerprint)
+    {
+        if (_entries.TryGetValue(hash, out var e) && !e.Shared && e.Fingerprint == fingerprint)
+            _entries.Remove(hash);
+    }
+
+    /// <summary>Forgets every key with this ring hash (the range holding it was dropped).</summary>
+    public void RemoveHash(ulong hash) => _entries.Remove(hash);
+}
