@@ -151,6 +151,21 @@ public sealed class RocksDbEngine : IStorageEngine
         return stored is null ? null : Decode(stored);
     }
 
+    /// <summary>From the version index: no RocksDB read unless another key shares the ring hash.</summary>
+    public Core.Version? VersionOf(ulong hash, ReadOnlySpan<byte> key)
+    {
+        var fingerprint = VersionIndex.Fingerprint(key);
+        lock (_index)
+        {
+            return _index.Find(hash, fingerprint, out var version) switch
+            {
+                VersionIndex.Found.Absent => null,
+                VersionIndex.Found.Held => version,
+                _ => Get(hash, key)?.Version,
+            };
+        }
+    }
+
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
         var k = StoredKey(hash, key);

@@ -135,6 +135,104 @@ public sealed class NodeMachineTests
     }
 
     [Fact]
+    public void A_replica_coordinating_a_read_asks_the_others_for_their_version_only()
+    {
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var mine = new VersionedValue(new Version(20, 1), [2]);
+        store.Put(KeyHash.Of(key), key, mine);
+
+        node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
+        var (to, message) = Assert.Single(outbox.Sends);
+        var read = Assert.IsType<ReplicaRead>(message);
+        Assert.True(read.VersionOnly);
+        outbox.Clear();
+
+        // The same version is the same write: our copy is answered, nothing to repair.
+        node.OnMessage(1001, new ReplicaReadReply(read.OpId, to, true, new VersionedValue(mine.Version, null), null, VersionOnly: true));
+        var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal((ReplyStatus.Ok, mine.Version), (reply.Status, reply.Value!.Value.Version));
+        Assert.Equal([(byte)2], reply.Value!.Value.Value!);
+        Assert.Empty(outbox.Sends);
+    }
+
+    [Fact]
+    public void An_older_version_only_answer_gets_our_copy_as_repair()
+    {
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var mine = new VersionedValue(new Version(20, 1), [2]);
+        store.Put(KeyHash.Of(key), key, mine);
+
+        node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
+        var (to, message) = Assert.Single(outbox.Sends);
+        var opId = Assert.IsType<ReplicaRead>(message).OpId;
+        outbox.Clear();
+
+        node.OnMessage(1001, new ReplicaReadReply(opId, to, true, new VersionedValue(new Version(10, 2), null), null, VersionOnly: true));
+        var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal([(byte)2], reply.Value!.Value.Value!);
+        var (repaired, repair) = Assert.Single(outbox.Sends);
+        Assert.Equal(to, repaired);
+        Assert.Equal(mine, Assert.IsType<ReplicaWrite>(repair).Value);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_newer_version_only_answer_is_read_again_in_full_before_the_read_answers(bool holdOwnCopy)
+    {
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(1, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var hash = KeyHash.Of(key);
+        var mine = new VersionedValue(new Version(10, 1), [1]);
+        var theirs = new VersionedValue(new Version(20, 2), [2]);
+        if (holdOwnCopy)
+            store.Put(hash, key, mine);
+
+        node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
+        var (to, message) = Assert.Single(outbox.Sends);
+        var opId = Assert.IsType<ReplicaRead>(message).OpId;
+        outbox.Clear();
+
+        node.OnMessage(1001, new ReplicaReadReply(opId, to, true, new VersionedValue(theirs.Version, null), null, VersionOnly: true));
+        Assert.Empty(outbox.Replies);
+        var (again, reread) = Assert.Single(outbox.Sends);
+        Assert.Equal(to, again);
+        Assert.Equal((opId, false), (Assert.IsType<ReplicaRead>(reread).OpId, ((ReplicaRead)reread).VersionOnly));
+        outbox.Clear();
+
+        node.OnMessage(1002, new ReplicaReadReply(opId, to, true, theirs, null));
+        var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
+        Assert.Equal((theirs.Version, (byte)2), (reply.Value!.Value.Version, reply.Value!.Value.Value![0]));
+        Assert.Equal(theirs, store.Get(hash, key)); // Our stale (or missing) copy is repaired.
+    }
+
+    [Fact]
+    public void A_replica_asked_for_its_version_only_sends_no_value()
+    {
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(2, ring, Config3);
+        var key = KeyLedBy(ring, N(1));
+        var held = new VersionedValue(new Version(20, 1), [1, 2, 3]);
+        store.Put(KeyHash.Of(key), key, held);
+
+        node.OnMessage(1000, new ReplicaRead(7, N(1), key, VersionOnly: true));
+        var reply = Assert.IsType<ReplicaReadReply>(Assert.Single(outbox.Sends).Message);
+        Assert.True(reply.Ok && reply.VersionOnly);
+        Assert.Equal(held.Version, reply.Value!.Value.Version);
+        Assert.Null(reply.Value!.Value.Value);
+        outbox.Clear();
+
+        node.OnMessage(1001, new ReplicaRead(8, N(1), [.. key, 0x7F], VersionOnly: true));
+        var missing = Assert.IsType<ReplicaReadReply>(Assert.Single(outbox.Sends).Message);
+        Assert.Null(missing.Value);
+    }
+
+    [Fact]
     public void Read_asks_R_replicas_itself_first_and_answers_the_latest_version_repairing_its_stale_copy()
     {
         // DESIGN.md Request path, Read: "answer with the highest version once R have answered, then

@@ -32,6 +32,18 @@ public sealed class MessageCodecTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Replica_reads_and_their_replies_carry_whether_only_the_version_is_wanted(bool versionOnly)
+    {
+        var read = RoundTrip(new ReplicaRead(5, new NodeId(2), [1, 2, 3], new NodeId(4), versionOnly));
+        Assert.Equal((5L, new NodeId(2), new NodeId(4), versionOnly), (read.OpId, read.From, read.HintFor, read.VersionOnly));
+        Assert.Equal([1, 2, 3], read.Key);
+        var reply = RoundTrip(new ReplicaReadReply(5, new NodeId(3), true, new VersionedValue(new Version(77, 3), null), null, versionOnly));
+        Assert.Equal((5L, new NodeId(3), true, new Version(77, 3), versionOnly), (reply.OpId, reply.From, reply.Ok, reply.Value!.Value.Version, reply.VersionOnly));
+    }
+
     [Fact]
     public void Purge_proposal_round_trips()
     {

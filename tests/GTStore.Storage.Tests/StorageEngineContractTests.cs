@@ -166,6 +166,24 @@ public abstract class StorageEngineContractTests
     }
 
     [Fact]
+    public void VersionOf_gives_the_version_held_for_values_tombstones_and_keys_sharing_a_hash()
+    {
+        using var engine = CreateEngine();
+        engine.Put(7, "a"u8, V(5, [1]));
+        engine.Put(7, "b"u8, V(3, null));
+        engine.Put(8, "c"u8, V(9, [], node: 2));
+        Assert.Equal(new Version(5, 1), engine.VersionOf(7, "a"u8));
+        Assert.Equal(new Version(3, 1), engine.VersionOf(7, "b"u8));
+        Assert.Equal(new Version(9, 2), engine.VersionOf(8, "c"u8));
+        Assert.Null(engine.VersionOf(7, "c"u8));
+        Assert.Null(engine.VersionOf(9, "a"u8));
+        engine.Put(8, "c"u8, V(10, [1]));
+        Assert.Equal(new Version(10, 1), engine.VersionOf(8, "c"u8));
+        Assert.True(engine.RemoveIfVersion(8, "c"u8, new Version(10, 1)));
+        Assert.Null(engine.VersionOf(8, "c"u8));
+    }
+
+    [Fact]
     public void Newer_version_replaces_the_stored_one()
     {
         // IStorageEngine: "Engines merge by version".

@@ -12,6 +12,9 @@ public sealed partial class NodeMachine
         public ReadQuorum Quorum { get; } = quorum;
         public bool Replied { get; set; }
 
+        /// <summary>This node's own copy, once read: other replicas are then asked for their version only.</summary>
+        public (bool Read, VersionedValue? Value) Own { get; set; }
+
         /// <summary>Replicas asked so far: R at first, more only when one fails or stays silent.</summary>
         public HashSet<NodeId> Asked { get; } = [];
 
@@ -55,11 +58,39 @@ public sealed partial class NodeMachine
     {
         op.Asked.Add(replica);
         if (replica == Self)
-            op.Quorum.Answer(Self, _store.Get(op.Hash, op.Key));
+        {
+            op.Own = (true, _store.Get(op.Hash, op.Key));
+            op.Quorum.Answer(Self, op.Own.Value);
+        }
         else if (IsSuspect(replica, nowMs))
             ReplaceReadReplica(nowMs, opId, op, replica);
         else
-            _out.Send(replica, new ReplicaRead(opId, Self, op.Key));
+            _out.Send(replica, new ReplicaRead(opId, Self, op.Key, VersionOnly: op.Own.Read));
+    }
+
+    /// <summary>
+    /// A version-only answer: the same version as our own copy is our copy (a version names one
+    /// write); an older one is stale and only needs repair; a newer one is worth its value, so the
+    /// replica is asked again for the whole copy and counts once that arrives.
+    /// </summary>
+    private void OnVersionOnlyAnswer(long opId, ReadOp op, NodeId replica, ReplicaReadReply m)
+    {
+        var own = op.Own.Value;
+        switch (m.Value)
+        {
+            case null:
+                op.Quorum.Answer(replica, null);
+                break;
+            case { } held when own is { } mine && held.Version == mine.Version:
+                op.Quorum.Answer(replica, mine);
+                break;
+            case { } held when own is { } mine && held.Version < mine.Version:
+                op.Quorum.Answer(replica, held); // Never the latest: its missing bytes are never answered.
+                break;
+            default:
+                _out.Send(m.From, new ReplicaRead(opId, Self, op.Key));
+                break;
+        }
     }
 
     /// <summary>
@@ -98,7 +129,10 @@ public sealed partial class NodeMachine
             HeardFrom(m.From);
             if (m.Value is { } v)
                 _clock.Observe(v.Version.Timestamp);
-            op.Quorum.Answer(replica, m.Value);
+            if (m.VersionOnly)
+                OnVersionOnlyAnswer(m.OpId, op, replica, m);
+            else
+                op.Quorum.Answer(replica, m.Value);
         }
         else if (replica == m.From && m.Error?.Contains("not a replica", StringComparison.Ordinal) == true)
         {

@@ -193,6 +193,12 @@ public sealed partial class NodeMachine
             _out.Send(m.From, new ReplicaReadReply(m.OpId, Self, false, null, $"{Self} is not a replica of this key at epoch {Current.Epoch}"));
             return;
         }
+        if (m.VersionOnly)
+        {
+            var held = _store.VersionOf(hash, m.Key) is { } version ? new VersionedValue(version, null) : (VersionedValue?)null;
+            _out.Send(m.From, new ReplicaReadReply(m.OpId, Self, true, held, null, VersionOnly: true));
+            return;
+        }
         _out.Send(m.From, new ReplicaReadReply(m.OpId, Self, true, _store.Get(hash, m.Key), null));
     }
 }

@@ -54,9 +54,18 @@ public sealed record ReplicaWrite(long OpId, NodeId From, byte[] Key, VersionedV
 public sealed record ReplicaWriteAck(long OpId, NodeId From, bool Ok, string? Error) : Message;
 
 /// <summary>A replica read; with <paramref name="HintFor"/> set, a stand-in answers from its store and its hints.</summary>
-public sealed record ReplicaRead(long OpId, NodeId From, byte[] Key, NodeId HintFor = default) : Message;
+/// <summary>
+/// Asks a replica for its copy of <paramref name="Key"/>. <paramref name="VersionOnly"/>: only the
+/// version held is wanted (the coordinator has read its own copy and needs the value only if this
+/// one is newer).
+/// </summary>
+public sealed record ReplicaRead(long OpId, NodeId From, byte[] Key, NodeId HintFor = default, bool VersionOnly = false) : Message;
 
-public sealed record ReplicaReadReply(long OpId, NodeId From, bool Ok, VersionedValue? Value, string? Error) : Message;
+/// <summary>
+/// A replica's copy (null: not held). With <paramref name="VersionOnly"/> the value's bytes are
+/// left out and only <c>Value.Version</c> means anything.
+/// </summary>
+public sealed record ReplicaReadReply(long OpId, NodeId From, bool Ok, VersionedValue? Value, string? Error, bool VersionOnly = false) : Message;
 
 /// <summary>Forwarder to coordinator: run this client request.</summary>
 public sealed record Forward(long OpId, NodeId From, ClientRequest Request) : Message;

@@ -29,6 +29,9 @@ public interface IStorageEngine : IDisposable
 
     VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key);
 
+    /// <summary>The version held for the key (null: not held); an engine may answer it without reading the value.</summary>
+    Version? VersionOf(ulong hash, ReadOnlySpan<byte> key) => Get(hash, key)?.Version;
+
     /// <summary>
     /// Stores <paramref name="value"/> if it is newer than what is held; returns whether it was
     /// stored. Throws <see cref="StorageException"/> when the write cannot be made.
