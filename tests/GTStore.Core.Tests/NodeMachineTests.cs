@@ -135,6 +135,36 @@ public sealed class NodeMachineTests
     }
 
     [Fact]
+    public void Anti_entropy_over_a_large_range_waits_in_proportion_before_its_next_round()
+    {
+        // At most SyncEntriesPerSecond entries summarised per second by the rounds a node starts.
+        var ring = Grown(3, 3);
+        var (node, outbox, store) = Node(1, ring, Config3);
+        var first = ring.Partitions(3).First(p => Array.IndexOf(p.Replicas, N(1)) >= 0).Range;
+        const int entries = 3 * NodeMachine.SyncEntriesPerSecond; // a round that costs 3 s of budget
+        for (int i = 0, stored = 0; stored < entries; i++)
+        {
+            var key = Encoding.UTF8.GetBytes($"ae{i}");
+            if (first.Contains(KeyHash.Of(key)))
+            {
+                store.Put(KeyHash.Of(key), key, new VersionedValue(new Version(1, 1), [1]));
+                stored++;
+            }
+        }
+        int Digests(long now)
+        {
+            outbox.Clear();
+            node.Tick(now);
+            return outbox.Sends.Count(s => s.Message is SyncDigest);
+        }
+
+        Assert.Equal(1, Digests(10_000));
+        Assert.Equal(0, Digests(11_000)); // half a request timeout later: still within the 3 s
+        Assert.Equal(0, Digests(12_900));
+        Assert.Equal(1, Digests(13_000));
+    }
+
+    [Fact]
     public void A_replica_coordinating_a_read_asks_the_others_for_their_version_only()
     {
         var ring = Grown(3, 3);

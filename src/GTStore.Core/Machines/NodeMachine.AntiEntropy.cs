@@ -34,7 +34,14 @@ public static class AntiEntropy
 // background and exchange only the slices that differ, so they converge without reads.
 public sealed partial class NodeMachine
 {
-    private long _lastSyncMs;
+    private long _nextSyncMs;
+
+    /// <summary>
+    /// Entries per second a node summarises for the rounds it starts, at most: a round over a large
+    /// range waits longer before the next, so anti-entropy stays background work whatever the data
+    /// size (a full pass over 300k keys takes about 30 s).
+    /// </summary>
+    public const int SyncEntriesPerSecond = 10_000;
     private int _syncCursor;
 
     /// <summary>Entries this node took from another replica through anti-entropy.</summary>
@@ -45,9 +52,9 @@ public sealed partial class NodeMachine
 
     private void StartAntiEntropy(long nowMs)
     {
-        if (Pending is not null || !Current.Contains(Self) || nowMs - _lastSyncMs < SyncIntervalMs)
+        if (Pending is not null || !Current.Contains(Self) || nowMs < _nextSyncMs)
             return;
-        _lastSyncMs = nowMs;
+        _nextSyncMs = nowMs + SyncIntervalMs;
         var mine = Current.Partitions(Config.ReplicationFactor).Where(p => Array.IndexOf(p.Replicas, Self) >= 0).ToList();
         if (mine.Count == 0)
             return;
@@ -56,14 +63,21 @@ public sealed partial class NodeMachine
         if (peers.Count == 0)
             return;
         var peer = peers[(_syncCursor / mine.Count) % peers.Count];
-        _out.Send(peer, new SyncDigest(Self, range, Summarise(range)));
+        _out.Send(peer, new SyncDigest(Self, range, Summarise(range, out var entries)));
+        _nextSyncMs = nowMs + Math.Max(SyncIntervalMs, entries * 1000L / SyncEntriesPerSecond);
     }
 
-    private ulong[] Summarise(HashRange range)
+    private ulong[] Summarise(HashRange range) => Summarise(range, out _);
+
+    private ulong[] Summarise(HashRange range, out long entries)
     {
         var leaves = new ulong[AntiEntropy.Leaves];
+        entries = 0;
         foreach (var e in ScanAll(range))
+        {
             leaves[AntiEntropy.SliceOf(range, e.Hash)] ^= AntiEntropy.EntryDigest(e);
+            entries++;
+        }
         return leaves;
     }
 
