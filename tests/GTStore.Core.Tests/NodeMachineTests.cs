@@ -164,23 +164,33 @@ public sealed class NodeMachineTests
         Assert.Equal(1, Digests(13_000));
     }
 
-    [Fact]
-    public void A_replica_coordinating_a_read_asks_the_others_for_their_version_only()
+    /// <summary>
+    /// Node 1 of 3 (N=3, R=2) coordinates a GET of a key it replicates, holding <paramref name="mine"/>
+    /// (null: nothing); returns the other replica it asked, which must be asked for its version only.
+    /// </summary>
+    private static (NodeMachine Node, Outbox Out, FakeStore Store, byte[] Key, NodeId Asked, long OpId) StartLocalRead(VersionedValue? mine)
     {
         var ring = Grown(3, 3);
         var (node, outbox, store) = Node(1, ring, Config3);
         var key = KeyLedBy(ring, N(1));
-        var mine = new VersionedValue(new Version(20, 1), [2]);
-        store.Put(KeyHash.Of(key), key, mine);
-
+        if (mine is { } held)
+            store.Put(KeyHash.Of(key), key, held);
         node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
         var (to, message) = Assert.Single(outbox.Sends);
         var read = Assert.IsType<ReplicaRead>(message);
         Assert.True(read.VersionOnly);
         outbox.Clear();
+        return (node, outbox, store, key, to, read.OpId);
+    }
+
+    [Fact]
+    public void A_replica_coordinating_a_read_asks_the_others_for_their_version_only()
+    {
+        var mine = new VersionedValue(new Version(20, 1), [2]);
+        var (node, outbox, _, _, to, opId) = StartLocalRead(mine);
 
         // The same version is the same write: our copy is answered, nothing to repair.
-        node.OnMessage(1001, new ReplicaReadReply(read.OpId, to, true, new VersionedValue(mine.Version, null), null, VersionOnly: true));
+        node.OnMessage(1001, new ReplicaReadReply(opId, to, true, new VersionedValue(mine.Version, null), null, VersionOnly: true));
         var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
         Assert.Equal((ReplyStatus.Ok, mine.Version), (reply.Status, reply.Value!.Value.Version));
         Assert.Equal([(byte)2], reply.Value!.Value.Value!);
@@ -190,16 +200,8 @@ public sealed class NodeMachineTests
     [Fact]
     public void An_older_version_only_answer_gets_our_copy_as_repair()
     {
-        var ring = Grown(3, 3);
-        var (node, outbox, store) = Node(1, ring, Config3);
-        var key = KeyLedBy(ring, N(1));
         var mine = new VersionedValue(new Version(20, 1), [2]);
-        store.Put(KeyHash.Of(key), key, mine);
-
-        node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
-        var (to, message) = Assert.Single(outbox.Sends);
-        var opId = Assert.IsType<ReplicaRead>(message).OpId;
-        outbox.Clear();
+        var (node, outbox, _, _, to, opId) = StartLocalRead(mine);
 
         node.OnMessage(1001, new ReplicaReadReply(opId, to, true, new VersionedValue(new Version(10, 2), null), null, VersionOnly: true));
         var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
@@ -214,19 +216,8 @@ public sealed class NodeMachineTests
     [InlineData(false)]
     public void A_newer_version_only_answer_is_read_again_in_full_before_the_read_answers(bool holdOwnCopy)
     {
-        var ring = Grown(3, 3);
-        var (node, outbox, store) = Node(1, ring, Config3);
-        var key = KeyLedBy(ring, N(1));
-        var hash = KeyHash.Of(key);
-        var mine = new VersionedValue(new Version(10, 1), [1]);
         var theirs = new VersionedValue(new Version(20, 2), [2]);
-        if (holdOwnCopy)
-            store.Put(hash, key, mine);
-
-        node.OnClientRequest(1000, 3, new ClientRequest(ClientOp.Get, key, null));
-        var (to, message) = Assert.Single(outbox.Sends);
-        var opId = Assert.IsType<ReplicaRead>(message).OpId;
-        outbox.Clear();
+        var (node, outbox, store, key, to, opId) = StartLocalRead(holdOwnCopy ? new VersionedValue(new Version(10, 1), [1]) : null);
 
         node.OnMessage(1001, new ReplicaReadReply(opId, to, true, new VersionedValue(theirs.Version, null), null, VersionOnly: true));
         Assert.Empty(outbox.Replies);
@@ -238,7 +229,7 @@ public sealed class NodeMachineTests
         node.OnMessage(1002, new ReplicaReadReply(opId, to, true, theirs, null));
         var reply = Assert.IsType<ClientReply>(Assert.Single(outbox.Replies).Reply);
         Assert.Equal((theirs.Version, (byte)2), (reply.Value!.Value.Version, reply.Value!.Value.Value![0]));
-        Assert.Equal(theirs, store.Get(hash, key)); // Our stale (or missing) copy is repaired.
+        Assert.Equal(theirs, store.Get(KeyHash.Of(key), key)); // Our stale (or missing) copy is repaired.
     }
 
     [Fact]
