@@ -238,8 +238,8 @@ public sealed partial class NodeHost : IAsyncDisposable
     /// <summary>
     /// Group commit off the loop: while one fsync runs, the loop goes on applying inputs. Each
     /// sync covers every write appended before it, and only then are the effects of the batches
-    /// queued before it sent, in order. A failed sync drops those effects: nothing unsynced is
-    /// acknowledged (the requesters time out and report the outcome unknown).
+    /// queued before it sent, in order. A failed sync withholds those effects: nothing unsynced is
+    /// acknowledged (see <see cref="Withhold"/>).
     /// </summary>
     private async Task CommitLoopAsync(RocksDbEngine engine)
     {
@@ -256,7 +256,8 @@ public sealed partial class NodeHost : IAsyncDisposable
             }
             catch (StorageException e)
             {
-                HostLog.SyncFailed(_logger, e.Message);
+                foreach (var batch in ready)
+                    Withhold(batch, e.Message);
                 continue;
             }
             foreach (var batch in ready)
@@ -272,7 +273,29 @@ public sealed partial class NodeHost : IAsyncDisposable
             _replies.Reply(handle, reply);
     }
 
-    private bool TryFlushWal()
+    /// <summary>
+    /// The effects of a batch whose writes did not reach the log: no message leaves (peers and
+    /// forwarders time out and report the outcome unknown), and a write this node acknowledged to
+    /// its own client is answered Unknown, naming the cause. Other replies (reads, refusals) go out.
+    /// </summary>
+    private void Withhold(EffectBatch batch, string reason)
+    {
+        HostLog.SyncFailed(_logger, reason);
+        foreach (var (handle, reply) in batch.Replies)
+            _replies.Reply(handle, WithheldReply(reply, _machine.Self, reason));
+    }
+
+    /// <summary>
+    /// What a client is told instead of <paramref name="reply"/> when its batch's writes could not
+    /// be logged: a write acknowledgement (Ok without value bytes) becomes Unknown naming the
+    /// cause; anything else (a read's value, a refusal) is unchanged.
+    /// </summary>
+    public static Message WithheldReply(Message reply, NodeId self, string reason) =>
+        reply is ClientReply { Status: ReplyStatus.Ok, Value: null or { Value: null } } acknowledged
+            ? acknowledged with { Status = ReplyStatus.Unknown, Value = null, Error = $"{self} applied the write but could not log it ({reason}); whether it survives is unknown" }
+            : reply;
+
+    private bool TryFlushWal(EffectBatch batch)
     {
         if (_machine.Store is not RocksDbEngine engine)
             return true;
@@ -283,7 +306,7 @@ public sealed partial class NodeHost : IAsyncDisposable
         }
         catch (StorageException e)
         {
-            HostLog.SyncFailed(_logger, e.Message);
+            Withhold(batch, e.Message);
             return false;
         }
     }
@@ -301,8 +324,8 @@ public sealed partial class NodeHost : IAsyncDisposable
         {
             // The batch's writes reach the OS before its acknowledgements leave: a crash of this
             // process cannot lose an acknowledged write (RocksDB buffers its log until now). A
-            // failed write drops the effects, as a failed sync does.
-            if (TryFlushWal())
+            // failed write withholds the acknowledgements, as a failed sync does.
+            if (TryFlushWal(batch))
                 Carry(batch);
         }
         if (_machine.Current.Epoch != _loggedEpoch)
