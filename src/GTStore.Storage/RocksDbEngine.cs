@@ -103,19 +103,13 @@ public sealed class RocksDbEngine : IStorageEngine
     }
 
     /// <summary>The version held for the key (null: not held), from the index or, for a shared hash, the store.</summary>
-    private Core.Version? HeldVersion(ulong hash, ulong fingerprint, byte[] storedKey)
-    {
-        switch (_index.Find(hash, fingerprint, out var version))
+    private Core.Version? HeldVersion(ulong hash, ReadOnlySpan<byte> key, ulong fingerprint) =>
+        _index.Find(hash, fingerprint, out var version) switch
         {
-            case VersionIndex.Found.Absent:
-                return null;
-            case VersionIndex.Found.Held:
-                return version;
-            default:
-                var held = _db.Get(storedKey);
-                return held is null ? null : Decode(held).Version;
-        }
-    }
+            VersionIndex.Found.Absent => null,
+            VersionIndex.Found.Held => version,
+            _ => Get(hash, key)?.Version,
+        };
 
     private static byte[] StoredKey(ulong hash, ReadOnlySpan<byte> key)
     {
@@ -156,14 +150,7 @@ public sealed class RocksDbEngine : IStorageEngine
     {
         var fingerprint = VersionIndex.Fingerprint(key);
         lock (_index)
-        {
-            return _index.Find(hash, fingerprint, out var version) switch
-            {
-                VersionIndex.Found.Absent => null,
-                VersionIndex.Found.Held => version,
-                _ => Get(hash, key)?.Version,
-            };
-        }
+            return HeldVersion(hash, key, fingerprint);
     }
 
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
@@ -172,7 +159,7 @@ public sealed class RocksDbEngine : IStorageEngine
         var fingerprint = VersionIndex.Fingerprint(key);
         lock (_index)
         {
-            var held = HeldVersion(hash, fingerprint, k);
+            var held = HeldVersion(hash, key, fingerprint);
             if (held >= value.Version)
                 return false;
             try
@@ -197,7 +184,7 @@ public sealed class RocksDbEngine : IStorageEngine
         var fingerprint = VersionIndex.Fingerprint(key);
         lock (_index)
         {
-            if (HeldVersion(hash, fingerprint, k) != version)
+            if (HeldVersion(hash, key, fingerprint) != version)
                 return false;
             try
             {
