@@ -28,6 +28,9 @@ public sealed class DiskFullTests(ITestOutputHelper output)
     /// </summary>
     private const string GrownDisk = "256m";
 
+    /// <summary>A disk that the write-ahead log fills before any memtable is flushed.</summary>
+    private const string LogFillsDisk = "8m";
+
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
 
     // Issue 3, item 9: "A full disk (a small tmpfs or loop filesystem) gives clear errors on writes,
@@ -37,12 +40,7 @@ public sealed class DiskFullTests(ITestOutputHelper output)
     public async Task A_full_disk_gives_clear_write_errors_keeps_reads_serving_loses_nothing_and_recovers_when_space_returns()
     {
         await using var cluster = TestCluster.Create(output);
-        var mountPoint = Path.Combine(cluster.Dir, "nodes", "1");
-        Directory.CreateDirectory(mountPoint);
-        var mounted = await RunAsync("mount", "-t", "tmpfs", "-o", $"size={SmallDisk}", "tmpfs", mountPoint);
-        if (mounted.ExitCode != 0)
-            throw new Xunit.Sdk.XunitException($"this test mounts a tmpfs and needs root (CAP_SYS_ADMIN): mount exited {mounted.ExitCode}: {mounted.Output}");
-        cluster.AfterStop(() => Unmount(mountPoint));
+        var mountPoint = await MountSmallDiskAsync(cluster);
         // N=3 on 3 nodes with R=W=2: every node is a replica of every key, and the two healthy ones make a quorum.
         await cluster.RunOkAsync("start", "--nodes", "3", "--rep", "3", "--read-quorum", "2", "--write-quorum", "2");
         var (full, _) = TestCluster.NodeIdentity(mountPoint) ?? throw new InvalidOperationException($"no node.id in {mountPoint}");
@@ -180,6 +178,71 @@ public sealed class DiskFullTests(ITestOutputHelper output)
         var restarted = await cluster.WaitForStatusAsync(s => TestCluster.Settled(s, 3), $"{full} up again after kill -9 and restart");
         Assert.Equal(keysBeforeKill, TestCluster.Node(restarted, full)["keys"]!.GetValue<long>());
         cluster.Passed();
+    }
+
+    // With --fsync none the log is written once per batch, so a full disk can fail that write after
+    // the node applied the batch's writes. Those are answered Unknown naming the cause, never Ok;
+    // every write answered Ok was in the log: a kill -9 and restart keeps it.
+    [Fact(Timeout = 120_000)]
+    public async Task With_fsync_none_a_full_disk_answers_failed_or_unknown_naming_the_cause_and_a_kill_loses_nothing_acknowledged()
+    {
+        await using var cluster = TestCluster.Create(output);
+        // Smaller than the 16 MiB memtable: the log fills the disk before a memtable flush does.
+        var mountPoint = await MountSmallDiskAsync(cluster, LogFillsDisk);
+        await cluster.RunOkAsync("start", "--nodes", "1", "--rep", "1", "--read-quorum", "1", "--write-quorum", "1", "--fsync", "none");
+        var status = await cluster.StatusAsync();
+        var node = TestCluster.Nodes(status).Single();
+        var (id, pid) = (node["id"]!.GetValue<string>(), node["pid"]!.GetValue<int>());
+        var acknowledged = new Dictionary<string, byte[]>();
+        var refused = new List<(string Key, ReplyStatus Status, string Error)>();
+        await using (var connection = await FrameConnection.ConnectAsync(node["address"]!.GetValue<string>(), null, CancellationToken.None))
+        {
+            var random = new Random(11);
+            for (var i = 0; i < FillWritesMax && refused.Count < 5; i++)
+            {
+                var key = $"none-{i:D3}";
+                var value = new byte[ValueBytes];
+                random.NextBytes(value);
+                var reply = await SendAsync(connection, new ClientRequest(ClientOp.Put, Bytes(key), value));
+                if (reply.Status == ReplyStatus.Ok)
+                    acknowledged[key] = value;
+                else
+                    refused.Add((key, reply.Status, reply.Error ?? ""));
+            }
+            output.WriteLine($"{acknowledged.Count} acknowledged, {refused.Count} refused: {string.Join("; ", refused.Take(3).Select(r => $"{r.Key} {r.Status} {r.Error}"))}");
+            Assert.True(refused.Count >= 5, $"the disk never filled: {Free(mountPoint)} bytes free after {acknowledged.Count} writes");
+            Assert.All(refused, r =>
+            {
+                Assert.Contains(r.Status, new[] { ReplyStatus.Failed, ReplyStatus.Unknown });
+                Assert.Contains("No space left on device", r.Error, StringComparison.Ordinal);
+                Assert.Contains(id, r.Error, StringComparison.Ordinal);
+            });
+            // The batch's log write is where the disk first refuses: its write comes back Unknown.
+            Assert.Contains(refused, r => r.Status == ReplyStatus.Unknown && r.Error.Contains("could not log it", StringComparison.Ordinal));
+            Assert.True(TestCluster.IsGtstore(pid), $"{id} (pid {pid}) exited when its disk filled");
+            await AssertReadsBackAsync(connection, acknowledged, $"from {id} while its disk is full");
+        }
+
+        var grown = await RunAsync("mount", "-o", $"remount,size={GrownDisk}", mountPoint);
+        Assert.True(grown.ExitCode == 0, $"remount failed: {grown.Output}");
+        await cluster.RunOkAsync("kill", id);
+        await cluster.RunOkAsync("restart-node", id);
+        var restarted = await cluster.WaitForStatusAsync(s => TestCluster.Settled(s, 1), $"{id} up again after kill -9 and restart");
+        await using (var connection = await FrameConnection.ConnectAsync(TestCluster.Nodes(restarted).Single()["address"]!.GetValue<string>(), null, CancellationToken.None))
+            await AssertReadsBackAsync(connection, acknowledged, $"from {id} after kill -9 and restart");
+        cluster.Passed();
+    }
+
+    /// <summary>Mounts a tmpfs of <paramref name="size"/> over node 1's data directory before the cluster starts (needs root).</summary>
+    private async Task<string> MountSmallDiskAsync(TestCluster cluster, string size = SmallDisk)
+    {
+        var mountPoint = Path.Combine(cluster.Dir, "nodes", "1");
+        Directory.CreateDirectory(mountPoint);
+        var mounted = await RunAsync("mount", "-t", "tmpfs", "-o", $"size={size}", "tmpfs", mountPoint);
+        if (mounted.ExitCode != 0)
+            throw new Xunit.Sdk.XunitException($"this test mounts a tmpfs and needs root (CAP_SYS_ADMIN): mount exited {mounted.ExitCode}: {mounted.Output}");
+        cluster.AfterStop(() => Unmount(mountPoint));
+        return mountPoint;
     }
 
     private async Task AssertReadsBackAsync(FrameConnection connection, Dictionary<string, byte[]> acknowledged, string what)
