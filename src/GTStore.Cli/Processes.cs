@@ -49,9 +49,7 @@ public static partial class Processes
         try
         {
             var cmdline = File.ReadAllText($"/proc/{pid}/cmdline");
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            var state = stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[0];
-            return cmdline.Contains("gtstore", StringComparison.Ordinal) && state != "Z";
+            return cmdline.Contains("gtstore", StringComparison.Ordinal) && State(pid) != 'Z';
         }
         catch (IOException)
         {
@@ -72,13 +70,19 @@ public static partial class Processes
     {
         try
         {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('Z');
+            return State(pid) == 'Z';
         }
         catch (IOException)
         {
             return true;
         }
+    }
+
+    /// <summary>The process state letter from <c>/proc/PID/stat</c> (R, S, Z...); throws <see cref="IOException"/> when the pid is gone.</summary>
+    private static char State(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[stat.LastIndexOf(')') + 2];
     }
 
     public static bool Signal(int pid, int signal) => IsGtstore(pid) && Kill(pid, signal) == 0;

@@ -38,7 +38,7 @@ public static class DataFormat
                 $"data directory {dataDirectory} has data format {found}; this build reads only version {Version}. " +
                 "Start the node on an empty directory (the cluster re-replicates its keys to it) or use the build that wrote it.");
         }
-        if (File.Exists(NodeHost.IdentityPath(dataDirectory)) || Directory.Exists(Path.Combine(dataDirectory, "db")))
+        if (File.Exists(NodeHost.IdentityPath(dataDirectory)) || Directory.Exists(NodeHost.DatabasePath(dataDirectory)))
         {
             throw new InvalidDataException(
                 $"data directory {dataDirectory} holds a node's data but no FORMAT file: it was written before data format {Version} " +

@@ -89,13 +89,16 @@ public sealed partial class NodeHost : IAsyncDisposable
         IStorageEngine engine = options.Engine switch
         {
             "memory" => new MemoryEngine(),
-            "rocksdb" => new RocksDbEngine(Path.Combine(options.DataDirectory, "db"), options.Fsync),
+            "rocksdb" => new RocksDbEngine(DatabasePath(options.DataDirectory), options.Fsync),
             var other => throw new ArgumentException($"engine must be memory or rocksdb, got '{other}'", nameof(options)),
         };
         var host = new NodeHost(options, engine, logs.CreateLogger("node"));
         await host.StartAsync(ct).ConfigureAwait(false);
         return host;
     }
+
+    /// <summary>The RocksDB directory inside a node's data directory.</summary>
+    public static string DatabasePath(string dataDirectory) => Path.Combine(dataDirectory, "db");
 
     /// <summary>The identity file in the data directory: the node's id and the address it served on.</summary>
     public static string IdentityPath(string dataDirectory) => Path.Combine(dataDirectory, "node.id");
@@ -256,8 +259,7 @@ public sealed partial class NodeHost : IAsyncDisposable
             }
             catch (StorageException e)
             {
-                foreach (var batch in ready)
-                    Withhold(batch, e.Message);
+                Withhold(ready, e.Message);
                 continue;
             }
             foreach (var batch in ready)
@@ -278,10 +280,10 @@ public sealed partial class NodeHost : IAsyncDisposable
     /// forwarders time out and report the outcome unknown), and a write this node acknowledged to
     /// its own client is answered Unknown, naming the cause. Other replies (reads, refusals) go out.
     /// </summary>
-    private void Withhold(EffectBatch batch, string reason)
+    private void Withhold(IEnumerable<EffectBatch> batches, string reason)
     {
         HostLog.SyncFailed(_logger, reason);
-        foreach (var (handle, reply) in batch.Replies)
+        foreach (var (handle, reply) in batches.SelectMany(b => b.Replies))
             _replies.Reply(handle, WithheldReply(reply, _machine.Self, reason));
     }
 
@@ -306,7 +308,7 @@ public sealed partial class NodeHost : IAsyncDisposable
         }
         catch (StorageException e)
         {
-            Withhold(batch, e.Message);
+            Withhold([batch], e.Message);
             return false;
         }
     }

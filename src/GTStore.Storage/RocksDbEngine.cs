@@ -281,26 +281,16 @@ public sealed class RocksDbEngine : IStorageEngine
     }
 
     /// <summary>
-    /// Makes every write appended before the call durable with one synced write (group commit);
-    /// no-op when nothing is pending or in <see cref="FsyncMode.None"/>. Safe to call from another
-    /// thread than the writer's.
+    /// Makes every write appended before the call durable with one fsync of the log (group
+    /// commit); in <see cref="FsyncMode.None"/> only hands them to the OS (<see cref="FlushWal"/>).
+    /// A no-op when nothing is pending. Safe to call from another thread than the writer's.
     /// </summary>
     public void SyncPending()
     {
         if (_fsync == FsyncMode.None)
-        {
             FlushWal();
-            return;
-        }
-        var target = Interlocked.Read(ref _writeSeq);
-        lock (_syncLock)
-        {
-            if (target <= _syncedSeq)
-                return;
-            WriteWal(sync: true);
-            _syncedSeq = target;
-            _walWrittenSeq = Math.Max(_walWrittenSeq, target);
-        }
+        else
+            WriteWalUpTo(ref _syncedSeq, sync: true);
     }
 
     /// <summary>
@@ -310,15 +300,20 @@ public sealed class RocksDbEngine : IStorageEngine
     /// it calls <see cref="SyncPending"/> instead).
     /// </summary>
     /// <exception cref="StorageException">The write to the log file failed.</exception>
-    public void FlushWal()
+    public void FlushWal() => WriteWalUpTo(ref _walWrittenSeq, sync: false);
+
+    /// <summary>Writes (and with <paramref name="sync"/> fsyncs) the log unless <paramref name="covered"/> already reaches the last write.</summary>
+    private void WriteWalUpTo(ref long covered, bool sync)
     {
         var target = Interlocked.Read(ref _writeSeq);
         lock (_syncLock)
         {
-            if (target <= _walWrittenSeq)
+            if (target <= covered)
                 return;
-            WriteWal(sync: false);
-            _walWrittenSeq = target;
+            WriteWal(sync);
+            covered = target;
+            if (sync)
+                _walWrittenSeq = Math.Max(_walWrittenSeq, target);
         }
     }
 
