@@ -11,6 +11,7 @@ public sealed class MemoryEngine : IStorageEngine
 {
     private readonly SortedSet<Entry> _entries = new(EntryComparer.Instance);
     private readonly Lock _lock = new();
+    private readonly BucketDigests _digests = new();
 
     public string Name => "memory";
 
@@ -29,15 +30,26 @@ public sealed class MemoryEngine : IStorageEngine
             return _entries.TryGetValue(new Entry(hash, key.ToArray()), out var e) ? e.Value : null;
     }
 
+    public ulong? BucketDigest(int bucket)
+    {
+        lock (_lock)
+            return _digests[bucket];
+    }
+
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
         var probe = new Entry(hash, key.ToArray()) { Value = value };
         lock (_lock)
         {
             if (!_entries.TryGetValue(probe, out var held))
-                return _entries.Add(probe);
+            {
+                _entries.Add(probe);
+                _digests.Replace(hash, key, null, value.Version);
+                return true;
+            }
             if (held.Value.Version >= value.Version)
                 return false;
+            _digests.Replace(hash, key, held.Value.Version, value.Version);
             held.Value = value;
             return true;
         }
@@ -47,7 +59,12 @@ public sealed class MemoryEngine : IStorageEngine
     {
         var probe = new Entry(hash, key.ToArray());
         lock (_lock)
-            return _entries.TryGetValue(probe, out var held) && held.Value.Version == version && _entries.Remove(held);
+        {
+            if (!_entries.TryGetValue(probe, out var held) || held.Value.Version != version || !_entries.Remove(held))
+                return false;
+            _digests.Toggle(hash, key, version);
+            return true;
+        }
     }
 
     public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into)
@@ -86,7 +103,10 @@ public sealed class MemoryEngine : IStorageEngine
             {
                 var doomed = _entries.GetViewBetween(new Entry(low, []), Entry.UpperBound(high)).ToList();
                 foreach (var e in doomed)
+                {
                     _entries.Remove(e);
+                    _digests.Toggle(e.Hash, e.Key, e.Value.Version);
+                }
                 removed += doomed.Count;
             }
             return removed;

@@ -47,6 +47,7 @@ public sealed class RocksDbEngine : IStorageEngine
     private readonly WriteOptions _write = new WriteOptions().SetSync(false);
     private readonly FsyncMode _fsync;
     private readonly VersionIndex _index = new();
+    private readonly BucketDigests _digests = new();
     private long _count;
     // Writes appended to the log, and how many of them a sync has covered (group commit may sync
     // on another thread than the one writing).
@@ -96,7 +97,10 @@ public sealed class RocksDbEngine : IStorageEngine
             var k = it.GetKeySpan();
             if (k.Length < HashBytes)
                 continue;
-            _index.Set(BinaryPrimitives.ReadUInt64BigEndian(k), VersionIndex.Fingerprint(k[HashBytes..]), DecodeVersion(it.GetValueSpan()));
+            var hash = BinaryPrimitives.ReadUInt64BigEndian(k);
+            var version = DecodeVersion(it.GetValueSpan());
+            _index.Set(hash, VersionIndex.Fingerprint(k[HashBytes..]), version);
+            _digests.Toggle(hash, k[HashBytes..], version);
             n++;
         }
         return n;
@@ -146,6 +150,12 @@ public sealed class RocksDbEngine : IStorageEngine
     }
 
     /// <summary>From the version index: no RocksDB read unless another key shares the ring hash.</summary>
+    public ulong? BucketDigest(int bucket)
+    {
+        lock (_index)
+            return _digests[bucket];
+    }
+
     public Core.Version? VersionOf(ulong hash, ReadOnlySpan<byte> key)
     {
         var fingerprint = VersionIndex.Fingerprint(key);
@@ -171,6 +181,7 @@ public sealed class RocksDbEngine : IStorageEngine
                 throw new StorageException("write failed: " + e.Message, e);
             }
             _index.Set(hash, fingerprint, value.Version);
+            _digests.Replace(hash, key, held, value.Version);
             if (held is null)
                 Interlocked.Increment(ref _count);
         }
@@ -196,6 +207,7 @@ public sealed class RocksDbEngine : IStorageEngine
                 throw new StorageException("remove failed: " + e.Message, e);
             }
             _index.Remove(hash, fingerprint);
+            _digests.Toggle(hash, key, version);
         }
         Interlocked.Decrement(ref _count);
         Interlocked.Increment(ref _writeSeq);
@@ -238,7 +250,7 @@ public sealed class RocksDbEngine : IStorageEngine
     public long DropRange(HashRange range)
     {
         long removed = 0;
-        var dropped = new List<ulong>();
+        var dropped = new List<(ulong Hash, byte[] Key, Core.Version Version)>();
         using var batch = new WriteBatch();
         using (var it = _db.NewIterator())
         {
@@ -253,7 +265,7 @@ public sealed class RocksDbEngine : IStorageEngine
                     if (hash > high)
                         break;
                     batch.Delete(k.ToArray());
-                    dropped.Add(hash);
+                    dropped.Add((hash, k[HashBytes..].ToArray(), DecodeVersion(it.GetValueSpan())));
                     removed++;
                 }
             }
@@ -265,8 +277,11 @@ public sealed class RocksDbEngine : IStorageEngine
                 lock (_index)
                 {
                     _db.Write(batch, _write);
-                    foreach (var hash in dropped)
+                    foreach (var (hash, key, version) in dropped)
+                    {
                         _index.RemoveHash(hash);
+                        _digests.Toggle(hash, key, version);
+                    }
                 }
                 lock (_syncLock)
                     WriteWal(sync: true);

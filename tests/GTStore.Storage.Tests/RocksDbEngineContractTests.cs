@@ -48,6 +48,8 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
         Assert.Equal(new Core.Version(7, 1), held.Value.Version);
         Assert.Equal([1, 2, 3], held.Value.Value);
         Assert.Null(reopened.Get(goneHash, gone));
+        // The bucket digests are rebuilt from what the directory holds.
+        Assert.Equal(AntiEntropy.EntryDigest(keep, new Core.Version(7, 1)), reopened.BucketDigest(AntiEntropy.BucketOf(keepHash)));
     }
 
     [Theory]

@@ -426,6 +426,65 @@ public abstract class StorageEngineContractTests
         }, iter: PropertyIterations, threads: 1);
     }
 
+    // ---- bucket digests (anti-entropy) ------------------------------------------------------------
+
+    [Fact]
+    public void Bucket_digests_follow_puts_removals_and_drops()
+    {
+        // IStorageEngine.BucketDigest: "the XOR of EntryDigest over the entries held in bucket, kept
+        // up to date by every put, removal and drop".
+        Gen.Select(GenEntries, GenEntries, GenRange).Sample((puts, more, range) =>
+        {
+            using var engine = CreateEngine();
+            if (engine.BucketDigest(0) is null)
+                return; // This engine keeps none: anti-entropy reads it instead.
+            PutAll(engine, puts);
+            foreach (var e in puts.Where((_, i) => i % 3 == 0))
+            {
+                if (engine.Get(e.Hash, e.Key) is { } held)
+                    engine.RemoveIfVersion(e.Hash, e.Key, held.Version);
+            }
+            engine.DropRange(range);
+            PutAll(engine, more);
+
+            var expected = new ulong[AntiEntropy.Buckets];
+            foreach (var e in ScanAll(engine, new HashRange(0, 0), int.MaxValue, int.MaxValue))
+                expected[AntiEntropy.BucketOf(e.Hash)] ^= AntiEntropy.EntryDigest(e);
+            for (var b = 0; b < AntiEntropy.Buckets; b++)
+                Assert.True(expected[b] == engine.BucketDigest(b), $"bucket {b}: digest {engine.BucketDigest(b):x16}, entries give {expected[b]:x16}");
+        }, iter: PropertyIterations, threads: 1);
+    }
+
+    [Fact]
+    public void Summaries_from_bucket_digests_equal_summaries_read_entry_by_entry()
+    {
+        Gen.Select(GenEntries, GenRange).Sample((puts, range) =>
+        {
+            using var engine = CreateEngine();
+            PutAll(engine, puts);
+            var summary = AntiEntropy.Summarise(engine, range, out var read);
+            Assert.Equal(AntiEntropy.Summarise(new WithoutDigests(engine), range, out var all), summary);
+            Assert.True(read <= all);
+        }, iter: PropertyIterations, threads: 1);
+    }
+
+    /// <summary>The engine as one that keeps no bucket digests: anti-entropy reads every entry.</summary>
+    private sealed class WithoutDigests(IStorageEngine inner) : IStorageEngine
+    {
+        public string Name => inner.Name;
+        public long Count => inner.Count;
+        public VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key) => inner.Get(hash, key);
+        public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value) => inner.Put(hash, key, value);
+        public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into) =>
+            inner.Scan(range, after, maxEntries, maxBytes, into);
+        public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Version version) => inner.RemoveIfVersion(hash, key, version);
+        public long DropRange(HashRange range) => inner.DropRange(range);
+        public void Flush() => inner.Flush();
+        public void Dispose()
+        {
+        }
+    }
+
     // ---- drop -----------------------------------------------------------------------------------
 
     [Fact]

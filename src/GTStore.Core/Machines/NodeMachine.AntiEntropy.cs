@@ -4,11 +4,22 @@ using GTStore.Core.Messages;
 
 namespace GTStore.Core;
 
-/// <summary>The pure parts of anti-entropy: slicing a range and summarising entries.</summary>
+/// <summary>
+/// The pure parts of anti-entropy: slicing a range, summarising entries, and building a summary
+/// from the digests an engine keeps per bucket instead of reading every entry.
+/// </summary>
 public static class AntiEntropy
 {
     /// <summary>Slices (leaves) per range summary.</summary>
     public const int Leaves = 64;
+
+    /// <summary>Bits of a hash that name its bucket: the ring is cut into 65,536 buckets.</summary>
+    public const int BucketBits = 16;
+
+    public const int Buckets = 1 << BucketBits;
+
+    private const int BucketShift = 64 - BucketBits;
+    private const ulong BucketMask = (1UL << BucketShift) - 1;
 
     /// <summary>Which slice of <paramref name="range"/> a hash falls in.</summary>
     public static int SliceOf(HashRange range, ulong hash)
@@ -17,16 +28,106 @@ public static class AntiEntropy
         return (int)(offset * Leaves / range.Width);
     }
 
-    /// <summary>Order-independent digest of one entry: its key and version (values with equal versions are equal).</summary>
-    public static ulong EntryDigest(StoredEntry e)
+    /// <summary>The hashes of one slice of <paramref name="range"/>; null when the range is too narrow to give it any.</summary>
+    public static HashRange? SliceRange(HashRange range, int slice)
     {
-        Span<byte> version = stackalloc byte[12];
-        BinaryPrimitives.WriteInt64LittleEndian(version, e.Value.Version.Timestamp);
-        BinaryPrimitives.WriteInt32LittleEndian(version[8..], e.Value.Version.Node);
-        var hasher = new XxHash3(KeyHash.Seed);
-        hasher.Append(e.Key);
-        hasher.Append(version);
-        return hasher.GetCurrentHashAsUInt64();
+        // Offset o is in slice s when s * W <= o * Leaves < (s + 1) * W.
+        var width = range.Width;
+        var low = ((UInt128)(uint)slice * width + Leaves - 1) / Leaves;
+        var high = ((UInt128)(uint)(slice + 1) * width + Leaves - 1) / Leaves;
+        if (low == high)
+            return null;
+        return new HashRange(unchecked(range.Start + (ulong)low), unchecked(range.Start + (ulong)high));
+    }
+
+    /// <summary>The bucket a hash falls in: its top <see cref="BucketBits"/> bits.</summary>
+    public static int BucketOf(ulong hash) => (int)(hash >> BucketShift);
+
+    /// <summary>
+    /// The buckets <paramref name="range"/> covers in ring order, each with the part of it inside
+    /// the range and whether that part is the whole bucket. A full ring that starts inside a
+    /// bucket visits that bucket twice, once at each end.
+    /// </summary>
+    public static IEnumerable<(int Bucket, HashRange Part, bool Whole)> BucketParts(HashRange range)
+    {
+        var first = unchecked(range.Start + 1);
+        var visits = (int)(((UInt128)(first & BucketMask) + range.Width - 1) >> BucketShift) + 1;
+        for (var i = 0; i < visits; i++)
+        {
+            var bucket = (int)((ulong)(BucketOf(first) + i) & (Buckets - 1));
+            var bucketStart = (ulong)bucket << BucketShift;
+            var bucketEnd = bucketStart | BucketMask;
+            var before = i == 0 ? range.Start : unchecked(bucketStart - 1);
+            var last = i == visits - 1 ? range.End : bucketEnd;
+            yield return (bucket, new HashRange(before, last), before == unchecked(bucketStart - 1) && last == bucketEnd);
+        }
+    }
+
+    /// <summary>Order-independent digest of one entry: its key and version (values with equal versions are equal).</summary>
+    public static ulong EntryDigest(StoredEntry e) => EntryDigest(e.Key, e.Value.Version);
+
+    /// <inheritdoc cref="EntryDigest(StoredEntry)"/>
+    public static ulong EntryDigest(ReadOnlySpan<byte> key, Version version)
+    {
+        const int VersionBytes = 12;
+        Span<byte> bytes = key.Length <= 256 ? stackalloc byte[key.Length + VersionBytes] : new byte[key.Length + VersionBytes];
+        key.CopyTo(bytes);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes[key.Length..], version.Timestamp);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[(key.Length + 8)..], version.Node);
+        return XxHash3.HashToUInt64(bytes, KeyHash.Seed);
+    }
+
+    /// <summary>
+    /// The summary of <paramref name="range"/>: per slice, the XOR of its entries' digests. A
+    /// bucket that lies wholly inside one slice is taken from the engine's bucket digest; only the
+    /// buckets cut by the range's ends or by slice boundaries (at most Leaves + 1) are read. An
+    /// engine that keeps no digests is read in full. <paramref name="entriesRead"/> says how many
+    /// entries were read.
+    /// </summary>
+    public static ulong[] Summarise(IStorageEngine store, HashRange range, out long entriesRead)
+    {
+        var leaves = new ulong[Leaves];
+        entriesRead = 0;
+        if (store.BucketDigest(0) is null)
+        {
+            entriesRead += AddEntries(store, range, range, leaves);
+            return leaves;
+        }
+        foreach (var (bucket, part, whole) in BucketParts(range))
+        {
+            var slice = SliceOf(range, part.Start + 1);
+            if (whole && slice == SliceOf(range, part.End))
+                leaves[slice] ^= store.BucketDigest(bucket)!.Value;
+            else
+                entriesRead += AddEntries(store, range, part, leaves);
+        }
+        return leaves;
+    }
+
+    private static long AddEntries(IStorageEngine store, HashRange range, HashRange part, ulong[] leaves)
+    {
+        long n = 0;
+        foreach (var e in ScanAll(store, part))
+        {
+            leaves[SliceOf(range, e.Hash)] ^= EntryDigest(e);
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>Every entry of <paramref name="range"/>, read a transfer batch at a time.</summary>
+    public static IEnumerable<StoredEntry> ScanAll(IStorageEngine store, HashRange range)
+    {
+        ScanCursor? cursor = null;
+        var batch = new List<StoredEntry>();
+        do
+        {
+            batch.Clear();
+            cursor = store.Scan(range, cursor, Limits.TransferBatchEntriesMax, Limits.TransferBatchBytesMax, batch);
+            foreach (var e in batch)
+                yield return e;
+        }
+        while (cursor is not null);
     }
 }
 
@@ -37,9 +138,9 @@ public sealed partial class NodeMachine
     private long _nextSyncMs;
 
     /// <summary>
-    /// Entries per second a node summarises for the rounds it starts, at most: a round over a large
-    /// range waits longer before the next, so anti-entropy stays background work whatever the data
-    /// size (a full pass over 300k keys takes about 30 s).
+    /// Entries per second a node reads to summarise the rounds it starts, at most: a round that had
+    /// to read many entries (an engine without bucket digests reads the whole range) waits longer
+    /// before the next, so anti-entropy stays background work whatever the data size.
     /// </summary>
     public const int SyncEntriesPerSecond = 10_000;
     private int _syncCursor;
@@ -63,52 +164,30 @@ public sealed partial class NodeMachine
         if (peers.Count == 0)
             return;
         var peer = peers[(_syncCursor / mine.Count) % peers.Count];
-        _out.Send(peer, new SyncDigest(Self, range, Summarise(range, out var entries)));
+        _out.Send(peer, new SyncDigest(Self, range, AntiEntropy.Summarise(_store, range, out var entries)));
         _nextSyncMs = nowMs + Math.Max(SyncIntervalMs, entries * 1000L / SyncEntriesPerSecond);
     }
 
-    private ulong[] Summarise(HashRange range) => Summarise(range, out _);
+    private ulong[] Summarise(HashRange range) => AntiEntropy.Summarise(_store, range, out _);
 
-    private ulong[] Summarise(HashRange range, out long entries)
-    {
-        var leaves = new ulong[AntiEntropy.Leaves];
-        entries = 0;
-        foreach (var e in ScanAll(range))
-        {
-            leaves[AntiEntropy.SliceOf(range, e.Hash)] ^= AntiEntropy.EntryDigest(e);
-            entries++;
-        }
-        return leaves;
-    }
-
-    private IEnumerable<StoredEntry> ScanAll(HashRange range)
-    {
-        ScanCursor? cursor = null;
-        var batch = new List<StoredEntry>();
-        do
-        {
-            batch.Clear();
-            cursor = _store.Scan(range, cursor, Limits.TransferBatchEntriesMax, Limits.TransferBatchBytesMax, batch);
-            foreach (var e in batch)
-                yield return e;
-        }
-        while (cursor is not null);
-    }
+    private IEnumerable<StoredEntry> ScanAll(HashRange range) => AntiEntropy.ScanAll(_store, range);
 
     /// <summary>Our entries of the given slices, bounded by one transfer batch; the rest waits for a later round.</summary>
     private List<StoredEntry> EntriesOf(HashRange range, IReadOnlyCollection<int> slices)
     {
-        var wanted = slices.ToHashSet();
         var entries = new List<StoredEntry>();
         var bytes = 0;
-        foreach (var e in ScanAll(range))
+        foreach (var slice in slices.Distinct().Order())
         {
-            if (!wanted.Contains(AntiEntropy.SliceOf(range, e.Hash)))
+            if (AntiEntropy.SliceRange(range, slice) is not { } part)
                 continue;
-            if (entries.Count >= Limits.TransferBatchEntriesMax || bytes >= Limits.TransferBatchBytesMax)
-                break;
-            entries.Add(e);
-            bytes += e.Key.Length + (e.Value.Value?.Length ?? 0);
+            foreach (var e in AntiEntropy.ScanAll(_store, part))
+            {
+                if (entries.Count >= Limits.TransferBatchEntriesMax || bytes >= Limits.TransferBatchBytesMax)
+                    return entries;
+                entries.Add(e);
+                bytes += e.Key.Length + (e.Value.Value?.Length ?? 0);
+            }
         }
         return entries;
     }

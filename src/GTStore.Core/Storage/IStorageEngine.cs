@@ -33,6 +33,14 @@ public interface IStorageEngine : IDisposable
     Version? VersionOf(ulong hash, ReadOnlySpan<byte> key) => Get(hash, key)?.Version;
 
     /// <summary>
+    /// The XOR of <see cref="AntiEntropy.EntryDigest(StoredEntry)"/> over the entries held in
+    /// <paramref name="bucket"/> (<see cref="AntiEntropy.BucketOf"/>), kept up to date by every
+    /// put, removal and drop, so that anti-entropy summarises a range without reading it; null
+    /// when the engine keeps no digests (anti-entropy then reads the range).
+    /// </summary>
+    ulong? BucketDigest(int bucket) => null;
+
+    /// <summary>
     /// Stores <paramref name="value"/> if it is newer than what is held; returns whether it was
     /// stored. Throws <see cref="StorageException"/> when the write cannot be made.
     /// </summary>

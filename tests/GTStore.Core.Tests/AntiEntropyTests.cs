@@ -1,0 +1,69 @@
+using CsCheck;
+
+namespace GTStore.Core.Tests;
+
+/// <summary>
+/// The pure parts of anti-entropy (NodeMachine.AntiEntropy.cs): a range cut into buckets, so a
+/// summary can take whole buckets from an engine's digests, and into slices, so the entries of the
+/// slices that differ can be read without reading the rest of the range.
+/// </summary>
+public sealed class AntiEntropyTests
+{
+    private const int Shift = 64 - AntiEntropy.BucketBits;
+
+    // Hashes at the ring's ends, at its middle and at bucket boundaries, where the arithmetic wraps or cuts.
+    private static readonly Gen<ulong> GenHash = Gen.OneOf(
+        Gen.ULong,
+        Gen.ULong[0, 4],
+        Gen.ULong[ulong.MaxValue - 4, ulong.MaxValue],
+        Gen.Select(Gen.ULong[0, AntiEntropy.Buckets - 1], Gen.Long[-2, 2], (b, d) => unchecked((b << Shift) + (ulong)d)));
+
+    private static readonly Gen<HashRange> GenRange = Gen.Select(GenHash, GenHash, (s, e) => new HashRange(s, e));
+
+    [Fact]
+    public void Bucket_parts_cover_the_range_in_order_each_within_its_bucket()
+    {
+        GenRange.Sample(range =>
+        {
+            var parts = AntiEntropy.BucketParts(range).ToList();
+            Assert.Equal(range.Start, parts[0].Part.Start);
+            Assert.Equal(range.End, parts[^1].Part.End);
+            for (var i = 1; i < parts.Count; i++)
+                Assert.Equal(parts[i - 1].Part.End, parts[i].Part.Start);
+            Assert.Equal(range.Width, parts.Aggregate(UInt128.Zero, (sum, p) => sum + p.Part.Width));
+            foreach (var (bucket, part, whole) in parts)
+            {
+                Assert.False(part.IsFullRing);
+                Assert.Equal(bucket, AntiEntropy.BucketOf(unchecked(part.Start + 1)));
+                Assert.Equal(bucket, AntiEntropy.BucketOf(part.End));
+                Assert.Equal(whole, part.Width == (UInt128)1 << Shift);
+            }
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void A_full_ring_that_starts_inside_a_bucket_visits_it_at_both_ends()
+    {
+        var start = (5UL << Shift) + 100;
+        var parts = AntiEntropy.BucketParts(new HashRange(start, start)).ToList();
+        Assert.Equal(AntiEntropy.Buckets + 1, parts.Count);
+        Assert.Equal((5, false), (parts[0].Bucket, parts[0].Whole));
+        Assert.Equal((5, false), (parts[^1].Bucket, parts[^1].Whole));
+        Assert.All(parts.Skip(1).SkipLast(1), p => Assert.True(p.Whole));
+    }
+
+    [Fact]
+    public void Slice_ranges_hold_exactly_the_hashes_SliceOf_puts_in_them()
+    {
+        Gen.Select(GenRange, GenHash).Sample((range, hash) =>
+        {
+            var slices = Enumerable.Range(0, AntiEntropy.Leaves).Select(s => AntiEntropy.SliceRange(range, s)).ToList();
+            Assert.Equal(range.Width, slices.Aggregate(UInt128.Zero, (sum, s) => sum + (s?.Width ?? 0)));
+            if (!range.Contains(hash))
+                return;
+            var slice = AntiEntropy.SliceOf(range, hash);
+            for (var s = 0; s < AntiEntropy.Leaves; s++)
+                Assert.Equal(s == slice, slices[s]?.Contains(hash) ?? false);
+        }, iter: 300);
+    }
+}
