@@ -145,7 +145,7 @@ public sealed partial class NodeMachine
         var hash = KeyHash.Of(request.Key);
         var n = Config.ReplicationFactor;
         // Never stamp below what this node holds for the key, so an overwrite always wins.
-        var held = _store.Get(hash, request.Key)?.Version.Timestamp ?? 0;
+        var held = _store.VersionOf(hash, request.Key)?.Timestamp ?? 0;
         var version = new Version(_clock.Next(nowMs, held), Self.Value);
         var value = new VersionedValue(version, request.Op == ClientOp.Put ? request.Value ?? [] : null);
         var quorum = new WriteQuorum(Current.PreferenceList(hash, n), Pending?.PreferenceList(hash, n), Config.WriteQuorum);
