@@ -6,8 +6,8 @@ namespace GTStore.Core;
 // ones that fail or stay silent, the latest version answered, stale replicas repaired.
 public sealed partial class NodeMachine
 {
-    private sealed class ReadOp(ReplyTarget target, byte[] key, ReadQuorum quorum, long nowMs, long deadlineMs, long sloppyAfterMs)
-        : SloppyOp(target, key, nowMs, deadlineMs, sloppyAfterMs)
+    private sealed class ReadOp(ReplyTarget target, byte[] key, ulong hash, ReadQuorum quorum, long nowMs, long deadlineMs, long sloppyAfterMs)
+        : SloppyOp(target, key, hash, quorum.Replicas, nowMs, deadlineMs, sloppyAfterMs)
     {
         public ReadQuorum Quorum { get; } = quorum;
         public bool Replied { get; set; }
@@ -16,15 +16,28 @@ public sealed partial class NodeMachine
         public (bool Read, VersionedValue? Value) Own { get; set; }
 
         /// <summary>Replicas asked so far: R at first, more only when one fails or stays silent.</summary>
-        public HashSet<NodeId> Asked { get; } = [];
+        public List<NodeId> Asked { get; } = new(quorum.Replicas.Count);
 
         /// <summary>Replicas not asked yet, in the order they would be.</summary>
         public Queue<NodeId> Spares { get; } = new();
 
-        /// <summary>Asked replicas a spare was already asked in place of.</summary>
-        public HashSet<NodeId> Covered { get; } = [];
+        private HashSet<NodeId>? _covered;
 
-        public bool AllAskedAnswered => Asked.All(r => Quorum.HasAnswered(r) || Covered.Contains(r));
+        /// <summary>Asked replicas a spare was already asked in place of.</summary>
+        public HashSet<NodeId> Covered => _covered ??= [];
+
+        public bool AllAskedAnswered
+        {
+            get
+            {
+                foreach (var r in Asked)
+                {
+                    if (!Quorum.HasAnswered(r) && _covered?.Contains(r) != true)
+                        return false;
+                }
+                return true;
+            }
+        }
 
         public override IEnumerable<NodeId> Waiting => Asked.Where(r => !Quorum.HasAnswered(r));
     }
@@ -42,16 +55,33 @@ public sealed partial class NodeMachine
         var replicas = Current.PreferenceList(hash, Config.ReplicationFactor);
         var quorum = new ReadQuorum(replicas, Config.ReadQuorum);
         var opId = NextOpId();
-        var op = new ReadOp(target, key, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
+        var op = new ReadOp(target, key, hash, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
         _reads[opId] = op;
-        op.Used.UnionWith(replicas);
-        var order = replicas.OrderBy(r => r == Self ? 0 : IsSuspect(r, nowMs) ? 2 : 1)
-            .ThenBy(r => (Array.IndexOf(replicas, r) + opId) % replicas.Length).ToList();
-        foreach (var spare in order.Skip(Config.ReadQuorum))
-            op.Spares.Enqueue(spare);
-        foreach (var replica in order.Take(Config.ReadQuorum))
-            AskReplica(nowMs, opId, op, replica);
+        var order = AskingOrder(replicas, opId, nowMs);
+        for (var i = Config.ReadQuorum; i < order.Length; i++)
+            op.Spares.Enqueue(order[i]);
+        for (var i = 0; i < Math.Min(Config.ReadQuorum, order.Length); i++)
+            AskReplica(nowMs, opId, op, order[i]);
         AdvanceRead(nowMs, opId, op);
+    }
+
+    /// <summary>The order replicas are asked in: this node, then the healthy ones rotated by the read's id, then suspects.</summary>
+    private NodeId[] AskingOrder(NodeId[] replicas, long opId, long nowMs)
+    {
+        var order = new NodeId[replicas.Length];
+        var n = 0;
+        if (Array.IndexOf(replicas, Self) >= 0)
+            order[n++] = Self;
+        for (var suspects = 0; suspects < 2; suspects++)
+        {
+            for (var i = 0; i < replicas.Length; i++)
+            {
+                var r = replicas[(int)((i - opId % replicas.Length + replicas.Length) % replicas.Length)];
+                if (r != Self && IsSuspect(r, nowMs) == (suspects == 1))
+                    order[n++] = r;
+            }
+        }
+        return order;
     }
 
     private void AskReplica(long nowMs, long opId, ReadOp op, NodeId replica)
@@ -123,7 +153,7 @@ public sealed partial class NodeMachine
     {
         if (!_reads.TryGetValue(m.OpId, out var op))
             return;
-        var replica = op.StandInFor.GetValueOrDefault(m.From, m.From);
+        var replica = op.AnswersFor(m.From);
         if (m.Ok)
         {
             HeardFrom(m.From);

@@ -18,21 +18,42 @@ public sealed partial class NodeMachine
     /// replica. A replica that fails or stays silent past <see cref="SloppyAfterMs"/> is replaced
     /// once by the next node on the ring.
     /// </summary>
-    private abstract class SloppyOp(ReplyTarget target, byte[] key, long nowMs, long deadlineMs, long sloppyAfterMs)
+    private abstract class SloppyOp(ReplyTarget target, byte[] key, ulong hash, IReadOnlyList<NodeId> replicas, long nowMs, long deadlineMs, long sloppyAfterMs)
     {
+        private HashSet<NodeId>? _used;
+        private HashSet<NodeId>? _replaced;
+        private Dictionary<NodeId, NodeId>? _standInFor;
+
         public ReplyTarget Target { get; } = target;
         public byte[] Key { get; } = key;
-        public ulong Hash { get; } = KeyHash.Of(key);
+        public ulong Hash { get; } = hash;
         public long DeadlineMs { get; } = deadlineMs;
         public long SloppyAtMs { get; } = nowMs + sloppyAfterMs;
-        public HashSet<NodeId> Used { get; } = [];
-        public HashSet<NodeId> Replaced { get; } = [];
-        public Dictionary<NodeId, NodeId> StandInFor { get; } = [];
+
+        // The sets below serve only a request that goes sloppy, so they are made when it does.
+
+        /// <summary>Nodes the request went to: its replicas, then any stand-ins.</summary>
+        public HashSet<NodeId> Used => _used ??= [.. replicas];
+
+        /// <summary>Replicas a stand-in was claimed for.</summary>
+        public HashSet<NodeId> Replaced => _replaced ??= [];
+
+        public bool WasReplaced(NodeId replica) => _replaced?.Contains(replica) == true;
+
+        /// <summary>The replica a node answers for: itself, or the one it stands in for.</summary>
+        public NodeId AnswersFor(NodeId node) => _standInFor?.GetValueOrDefault(node, node) ?? node;
+
+        public void StandsIn(NodeId standIn, NodeId replica)
+        {
+            Used.Add(standIn);
+            (_standInFor ??= [])[standIn] = replica;
+        }
+
         public abstract IEnumerable<NodeId> Waiting { get; }
     }
 
-    private sealed class WriteOp(ReplyTarget target, byte[] key, VersionedValue value, WriteQuorum quorum, long nowMs, long deadlineMs, long sloppyAfterMs)
-        : SloppyOp(target, key, nowMs, deadlineMs, sloppyAfterMs)
+    private sealed class WriteOp(ReplyTarget target, byte[] key, ulong hash, VersionedValue value, WriteQuorum quorum, long nowMs, long deadlineMs, long sloppyAfterMs)
+        : SloppyOp(target, key, hash, quorum.Targets, nowMs, deadlineMs, sloppyAfterMs)
     {
         public VersionedValue Value { get; } = value;
         public WriteQuorum Quorum { get; } = quorum;
@@ -149,9 +170,9 @@ public sealed partial class NodeMachine
         var version = new Version(_clock.Next(nowMs, held), Self.Value);
         var value = new VersionedValue(version, request.Op == ClientOp.Put ? request.Value ?? [] : null);
         var quorum = new WriteQuorum(Current.PreferenceList(hash, n), Pending?.PreferenceList(hash, n), Config.WriteQuorum);
-        var targets = quorum.Targets.ToArray();
+        var targets = quorum.Targets;
         string? localFailed = null;
-        if (Array.IndexOf(targets, Self) >= 0)
+        if (targets.Contains(Self))
         {
             try
             {
@@ -165,9 +186,8 @@ public sealed partial class NodeMachine
             }
         }
         var opId = NextOpId();
-        var op = new WriteOp(target, request.Key, value, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
+        var op = new WriteOp(target, request.Key, hash, value, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
         _writes[opId] = op;
-        op.Used.UnionWith(targets);
         foreach (var replica in targets)
         {
             if (replica == Self)
@@ -196,10 +216,7 @@ public sealed partial class NodeMachine
             return false;
         standIn = NextStandIn(op.Hash, op.Used, nowMs);
         if (standIn.IsNode)
-        {
-            op.Used.Add(standIn);
-            op.StandInFor[standIn] = replica;
-        }
+            op.StandsIn(standIn, replica);
         return true;
     }
 
@@ -232,7 +249,7 @@ public sealed partial class NodeMachine
             return;
         if (!_writes.TryGetValue(m.OpId, out var op))
             return; // Late acknowledgement after the quorum decided (the seed ignores it).
-        var replica = op.StandInFor.GetValueOrDefault(m.From, m.From);
+        var replica = op.AnswersFor(m.From);
         if (!m.Ok)
             op.LastError = m.Error ?? op.LastError;
         if (m.Ok)
@@ -314,7 +331,7 @@ public sealed partial class NodeMachine
     {
         foreach (var (opId, op) in _writes.Where(kv => kv.Value.SloppyAtMs <= nowMs).ToList())
         {
-            foreach (var replica in op.Waiting.Where(r => r != Self && !op.Replaced.Contains(r)).ToList())
+            foreach (var replica in op.Waiting.Where(r => r != Self && !op.WasReplaced(r)).ToList())
             {
                 Suspect(replica, nowMs);
                 ReplaceWriteReplica(nowMs, opId, op, replica);
@@ -324,7 +341,7 @@ public sealed partial class NodeMachine
         foreach (var (opId, op) in _reads.Where(kv => kv.Value.SloppyAtMs <= nowMs && !kv.Value.Replied).ToList())
         {
             // Past the deadline, go wide: a stand-in for each silent replica and every spare at once.
-            foreach (var replica in op.Waiting.Where(r => r != Self && !op.Replaced.Contains(r)).ToList())
+            foreach (var replica in op.Waiting.Where(r => r != Self && !op.WasReplaced(r)).ToList())
             {
                 Suspect(replica, nowMs);
                 ReplaceReadReplica(nowMs, opId, op, replica, spareFirst: false);

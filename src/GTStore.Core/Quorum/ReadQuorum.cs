@@ -42,9 +42,19 @@ public sealed class ReadQuorum
     }
 
     public QuorumState State =>
-        _answers.Count >= _required && (_answers.Values.Any(v => v is not null) || AllAnswered) ? QuorumState.Reached
+        _answers.Count >= _required && (AnyHeld() || AllAnswered) ? QuorumState.Reached
         : _replicas.Length - _failed.Count < _required ? QuorumState.Impossible
         : QuorumState.Waiting;
+
+    private bool AnyHeld()
+    {
+        foreach (var v in _answers.Values)
+        {
+            if (v is not null)
+                return true;
+        }
+        return false;
+    }
 
     /// <summary>The latest version among the answers; null when no replica holds the key.</summary>
     public VersionedValue? Latest()

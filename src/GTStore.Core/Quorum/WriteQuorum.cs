@@ -11,6 +11,7 @@ public sealed class WriteQuorum
 {
     private readonly NodeId[] _current;
     private readonly NodeId[]? _pending;
+    private readonly NodeId[] _targets;
     private readonly int _required;
     private readonly HashSet<NodeId> _acked = [];
     private readonly HashSet<NodeId> _failed = [];
@@ -20,16 +21,17 @@ public sealed class WriteQuorum
         _current = current;
         _pending = pending;
         _required = writeQuorum;
+        _targets = pending is null ? current : [.. current.Union(pending)];
     }
 
-    /// <summary>Every node the write goes to: replicas of both rings, each once.</summary>
-    public IEnumerable<NodeId> Targets => _pending is null ? _current : _current.Union(_pending);
+    /// <summary>Every node the write goes to: replicas of both rings, each once (shared: not to be modified).</summary>
+    public IReadOnlyList<NodeId> Targets => _targets;
 
     public int AckCount => _acked.Count;
 
     public bool HasAnswered(NodeId node) => _acked.Contains(node) || _failed.Contains(node);
 
-    public int TargetCount => Targets.Count();
+    public int TargetCount => _targets.Length;
 
     public QuorumState Ack(NodeId node)
     {
@@ -61,11 +63,17 @@ public sealed class WriteQuorum
     {
         // With fewer replicas than W (a cluster below N nodes), every replica must answer.
         var need = Math.Min(_required, replicas.Length);
-        var acks = replicas.Count(_acked.Contains);
+        int acks = 0, failed = 0;
+        foreach (var r in replicas)
+        {
+            if (_acked.Contains(r))
+                acks++;
+            else if (_failed.Contains(r))
+                failed++;
+        }
         if (acks >= need)
             return QuorumState.Reached;
-        var open = replicas.Length - replicas.Count(_failed.Contains);
-        return open < need ? QuorumState.Impossible : QuorumState.Waiting;
+        return replicas.Length - failed < need ? QuorumState.Impossible : QuorumState.Waiting;
     }
 
     /// <summary>The acknowledgements per ring, so a shortfall in either ring shows.</summary>

@@ -79,12 +79,42 @@ public sealed class Ring
         return new HashRange(prev.Position, Tokens[index].Position);
     }
 
-    /// <summary>The first <paramref name="count"/> distinct nodes walking clockwise from <paramref name="hash"/>.</summary>
+    /// <summary>
+    /// The first <paramref name="count"/> distinct nodes walking clockwise from <paramref name="hash"/>;
+    /// shared, not to be modified (<see cref="PreferenceListFrom"/>).
+    /// </summary>
     public NodeId[] PreferenceList(ulong hash, int count) =>
         Tokens.IsEmpty ? [] : PreferenceListFrom(SuccessorIndex(hash), count);
 
-    /// <summary>Preference list of the range ending at token <paramref name="index"/>.</summary>
+    /// <summary>Lists of at most this many nodes are computed once per ring and shared.</summary>
+    private const int CachedListLengthMax = 8;
+
+    /// <summary>Per list length asked for, the preference list of every range (copy on write: few lengths are ever asked).</summary>
+    private volatile (int Count, NodeId[][] Lists)[] _cachedLists = [];
+
+    /// <summary>
+    /// Preference list of the range ending at token <paramref name="index"/>. Lists of up to
+    /// <see cref="CachedListLengthMax"/> nodes are computed once per ring and shared by every
+    /// caller, so the request path allocates none: callers must not modify them.
+    /// </summary>
     public NodeId[] PreferenceListFrom(int index, int count)
+    {
+        if (count > CachedListLengthMax)
+            return ComputePreferenceList(index, count);
+        var cached = _cachedLists;
+        foreach (var (c, lists) in cached)
+        {
+            if (c == count)
+                return lists[index];
+        }
+        var all = new NodeId[Tokens.Length][];
+        for (var i = 0; i < all.Length; i++)
+            all[i] = ComputePreferenceList(i, count);
+        _cachedLists = [.. cached, (count, all)]; // A race adds a duplicate entry, which is harmless.
+        return all[index];
+    }
+
+    private NodeId[] ComputePreferenceList(int index, int count)
     {
         var want = Math.Min(count, NodeCount);
         var result = new NodeId[want];
