@@ -13,7 +13,7 @@ namespace GTStore.Hosting;
 public sealed class RequestReplies
 {
     private readonly ConcurrentDictionary<long, (FrameConnection Connection, ulong RequestId)> _pending = new();
-    private readonly ConcurrentDictionary<long, TaskCompletionSource<Message>> _local = new();
+    private readonly ConcurrentDictionary<long, ILocalReply> _local = new();
     private long _next;
 
     public int Pending => _pending.Count + _local.Count;
@@ -26,7 +26,7 @@ public sealed class RequestReplies
     }
 
     /// <summary>A handle whose reply completes a task in this process (requests from the RESP server).</summary>
-    public long RegisterLocal(TaskCompletionSource<Message> completion)
+    public long RegisterLocal(ILocalReply completion)
     {
         var handle = Interlocked.Increment(ref _next);
         _local[handle] = completion;
@@ -38,7 +38,7 @@ public sealed class RequestReplies
         if (_pending.TryRemove(handle, out var target))
             _ = SendAsync(target.Connection, target.RequestId, reply);
         else if (_local.TryRemove(handle, out var completion))
-            completion.TrySetResult(reply);
+            completion.Complete(reply);
     }
 
     /// <summary>Answers a request directly (off the loop); a closed connection drops the answer.</summary>
@@ -71,4 +71,17 @@ public sealed class RequestReplies
             throw;
         }
     }
+}
+
+/// <summary>A reply awaited in this process (<see cref="RequestReplies.RegisterLocal"/>).</summary>
+public interface ILocalReply
+{
+    void Complete(Message reply);
+}
+
+/// <summary>Completes its task with the reply, which must be a <typeparamref name="T"/>.</summary>
+public sealed class LocalReply<T>(TaskCreationOptions options = TaskCreationOptions.None) : TaskCompletionSource<T>(options), ILocalReply
+    where T : Message
+{
+    public void Complete(Message reply) => TrySetResult((T)reply);
 }

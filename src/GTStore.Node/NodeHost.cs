@@ -185,23 +185,33 @@ public sealed partial class NodeHost : IAsyncDisposable
 
     /// <summary>
     /// Runs a client request through this node as forwarder, exactly as one arriving on a client
-    /// connection: used by in-process front ends such as the RESP server.
+    /// connection: used by in-process front ends such as the RESP server. The reply always comes,
+    /// since the machine answers every request by its deadline, so the task is not tied to
+    /// <paramref name="ct"/>: a caller that stops waiting (a closing RESP connection) drops it.
     /// </summary>
-    public async Task<ClientReply> ExecuteAsync(ClientRequest request, CancellationToken ct = default)
+    public Task<ClientReply> ExecuteAsync(ClientRequest request, CancellationToken ct = default)
     {
-        var completion = new TaskCompletionSource<Message>();
-        var handle = _replies.RegisterLocal(completion);
-        await _loop!.PostAsync(now => _machine.OnClientRequest(now, handle, request)).ConfigureAwait(false);
-        return (ClientReply)await completion.Task.WaitAsync(ct).ConfigureAwait(false);
+        if (ct.IsCancellationRequested)
+            return Task.FromCanceled<ClientReply>(ct);
+        var reply = new LocalReply<ClientReply>();
+        var handle = _replies.RegisterLocal(reply);
+        var posted = _loop!.PostAsync(now => _machine.OnClientRequest(now, handle, request));
+        return posted.IsCompletedSuccessfully ? reply.Task : AfterPostAsync(posted, reply.Task);
+    }
+
+    private static async Task<T> AfterPostAsync<T>(ValueTask posted, Task<T> reply)
+    {
+        await posted.ConfigureAwait(false);
+        return await reply.ConfigureAwait(false);
     }
 
     /// <summary>This node's counts (RESP INFO and DBSIZE).</summary>
     public async Task<NodeStatsReply> StatsAsync(CancellationToken ct = default)
     {
-        var completion = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var completion = new LocalReply<NodeStatsReply>(TaskCreationOptions.RunContinuationsAsynchronously);
         var handle = _replies.RegisterLocal(completion);
         await _loop!.PostAsync(_ => _outbox.Reply(handle, Stats())).ConfigureAwait(false);
-        return (NodeStatsReply)await completion.Task.WaitAsync(ct).ConfigureAwait(false);
+        return await completion.Task.WaitAsync(ct).ConfigureAwait(false);
     }
 
     private NodeStatsReply Stats() => _machine.Stats() with { Resp = _resp?.Address ?? "" };

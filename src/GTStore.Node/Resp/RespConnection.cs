@@ -353,8 +353,8 @@ internal sealed partial class RespConnection
         {
             return pending.Kind switch
             {
-                PendingKind.Get => GetReply(await pending.Request!.ConfigureAwait(false)),
-                PendingKind.Set => SetReply(await pending.Request!.ConfigureAwait(false)),
+                PendingKind.Get => GetReply(await UntilClosing(pending.Request!).ConfigureAwait(false)),
+                PendingKind.Set => SetReply(await UntilClosing(pending.Request!).ConfigureAwait(false)),
                 PendingKind.Deferred => await pending.Deferred!.ConfigureAwait(false),
                 _ => pending.Reply,
             };
@@ -365,6 +365,9 @@ internal sealed partial class RespConnection
             return RespReply.Error("ERR internal error: " + e.Message);
         }
     }
+
+    /// <summary>The request's task, given up on when the connection closes (a cancellation registered only when it must be waited for).</summary>
+    private Task<T> UntilClosing<T>(Task<T> request) => request.IsCompleted ? request : request.WaitAsync(_closing.Token);
 
     private void Reply(RespReply reply)
     {
