@@ -62,8 +62,7 @@ public sealed class RocksDbEngine : IStorageEngine
         _fsync = fsync;
         // RocksDB resumes after a full disk only once a write buffer's worth of space is free:
         // 16 MiB (not the 64 MiB default) lets a node recover sooner when space returns.
-        // Every put reads the held version first, and most reads of a key that is not in a given
-        // file can skip it: a Bloom filter per table (10 bits per key, ~1% false positives) saves
+        // Most reads of a key that is not in a given file can skip it: a Bloom filter per table (10 bits per key, ~1% false positives) saves
         // the index and data block searches of files that cannot hold the key.
         var table = new BlockBasedTableOptions()
             .SetFilterPolicy(BloomFilterPolicy.Create(10, false))

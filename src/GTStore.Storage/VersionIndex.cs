@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using System.Runtime.InteropServices;
 
 namespace GTStore.Storage;
 
@@ -53,10 +54,11 @@ internal sealed class VersionIndex
     /// <summary>Records that the key is now held with <paramref name="version"/>.</summary>
     public void Set(ulong hash, ulong fingerprint, Core.Version version)
     {
-        if (!_entries.TryGetValue(hash, out var e) || (!e.Shared && e.Fingerprint == fingerprint))
-            _entries[hash] = new Entry(version.Timestamp, version.Node, fingerprint, Shared: false);
-        else if (!e.Shared)
-            _entries[hash] = e with { Shared = true };
+        ref var e = ref CollectionsMarshal.GetValueRefOrAddDefault(_entries, hash, out var exists);
+        if (!exists || (!e.Shared && e.Fingerprint == fingerprint))
+            e = new Entry(version.Timestamp, version.Node, fingerprint, Shared: false);
+        else
+            e = e with { Shared = true };
     }
 
     /// <summary>Records that the key is no longer held (a shared hash stays shared: other keys may remain).</summary>
