@@ -41,6 +41,15 @@ public sealed class RocksDbEngine : IStorageEngine
     /// <summary>Cache of uncompressed blocks (and filters) shared by reads; RocksDB's default is 32 MiB too.</summary>
     public const ulong BlockCacheBytes = 32 * 1024 * 1024;
 
+    /// <summary>
+    /// Default budget of the value cache, which serves repeated reads of a key without searching
+    /// RocksDB (as Cassandra's row cache does); about 200k 100-byte values. A put invalidates the
+    /// key's entry rather than caching the new value: keeping every written value alive would make
+    /// the garbage collector copy it into older generations, which cost write-heavy loads a third
+    /// of their throughput when measured.
+    /// </summary>
+    public const long ValueCacheBytes = 48 * 1024 * 1024;
+
     private const int ValueHeaderBytes = 8 + 4 + 1;
 
     private readonly RocksDb _db;
@@ -48,6 +57,7 @@ public sealed class RocksDbEngine : IStorageEngine
     private readonly FsyncMode _fsync;
     private readonly VersionIndex _index = new();
     private readonly BucketDigests _digests = new();
+    private readonly ValueCache _cache;
     private long _count;
     // Writes appended to the log, and how many of them a sync has covered (group commit may sync
     // on another thread than the one writing).
@@ -56,8 +66,10 @@ public sealed class RocksDbEngine : IStorageEngine
     private long _walWrittenSeq;
     private readonly Lock _syncLock = new();
 
-    public RocksDbEngine(string directory, FsyncMode fsync = FsyncMode.Always)
+    /// <param name="valueCacheBytes">Budget of the cache of recently written and read values (<see cref="ValueCacheBytes"/>).</param>
+    public RocksDbEngine(string directory, FsyncMode fsync = FsyncMode.Always, long valueCacheBytes = ValueCacheBytes)
     {
+        _cache = new ValueCache(valueCacheBytes);
         Directory.CreateDirectory(directory);
         _fsync = fsync;
         // RocksDB resumes after a full disk only once a write buffer's worth of space is free:
@@ -142,19 +154,34 @@ public sealed class RocksDbEngine : IStorageEngine
         return new Core.Version(BinaryPrimitives.ReadInt64LittleEndian(bytes), BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]));
     }
 
+    /// <summary>
+    /// From the value cache when the key was read lately and not written since; not read at all
+    /// when the version index says the key is not held; else from RocksDB, and cached.
+    /// </summary>
     public VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key)
     {
-        var stored = _db.Get(StoredKey(hash, key));
-        return stored is null ? null : Decode(stored);
+        lock (_index)
+        {
+            if (_cache.TryGet(hash, key, out var cached))
+                return cached;
+            if (_index.Find(hash, VersionIndex.Fingerprint(key), out _) == VersionIndex.Found.Absent)
+                return null;
+            var stored = _db.Get(StoredKey(hash, key));
+            if (stored is null)
+                return null;
+            var value = Decode(stored);
+            _cache.Set(hash, key, value);
+            return value;
+        }
     }
 
-    /// <summary>From the version index: no RocksDB read unless another key shares the ring hash.</summary>
     public ulong? BucketDigest(int bucket)
     {
         lock (_index)
             return _digests[bucket];
     }
 
+    /// <summary>From the version index: no RocksDB read unless another key shares the ring hash.</summary>
     public Core.Version? VersionOf(ulong hash, ReadOnlySpan<byte> key)
     {
         var fingerprint = VersionIndex.Fingerprint(key);
@@ -181,6 +208,7 @@ public sealed class RocksDbEngine : IStorageEngine
             }
             _index.Set(hash, fingerprint, value.Version);
             _digests.Replace(hash, key, held, value.Version);
+            _cache.Remove(hash, key);
             if (held is null)
                 Interlocked.Increment(ref _count);
         }
@@ -207,6 +235,7 @@ public sealed class RocksDbEngine : IStorageEngine
             }
             _index.Remove(hash, fingerprint);
             _digests.Toggle(hash, key, version);
+            _cache.Remove(hash, key);
         }
         Interlocked.Decrement(ref _count);
         Interlocked.Increment(ref _writeSeq);
@@ -280,6 +309,7 @@ public sealed class RocksDbEngine : IStorageEngine
                     {
                         _index.RemoveHash(hash);
                         _digests.Toggle(hash, key, version);
+                        _cache.Remove(hash, key);
                     }
                 }
                 lock (_syncLock)
