@@ -19,6 +19,8 @@ public sealed record ClusterFile
     public required string SocketDirectory { get; init; }
     public string Engine { get; init; } = "rocksdb";
     public string Fsync { get; init; } = "always";
+    /// <summary>MiB of each RocksDB node's value cache.</summary>
+    public int ValueCacheMb { get; init; } = (int)(Storage.RocksDbEngine.ValueCacheBytes >> 20);
     /// <summary>Redis protocol: node in slot i listens on 127.0.0.1:RespPortBase+i-1; 0 means any free port.</summary>
     public int RespPortBase { get; init; }
     public List<LaunchedNode> Nodes { get; init; } = [];

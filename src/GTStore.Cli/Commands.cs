@@ -150,15 +150,35 @@ public static class Commands
 
     private static Option<string> FsyncOption() => Choice("--fsync", "When RocksDB syncs writes", "always", "always", "batch", "none");
 
+    /// <summary>Most MiB a node's value cache may be given.</summary>
+    private const int ValueCacheMbMax = 1 << 20;
+
+    private static Option<int> ValueCacheOption()
+    {
+        var option = new Option<int>("--value-cache-mb")
+        {
+            Description = "RocksDB engine: MiB of recently read values each node keeps in memory (0: none)",
+            DefaultValueFactory = _ => (int)(Storage.RocksDbEngine.ValueCacheBytes >> 20),
+        };
+        option.Validators.Add(r =>
+        {
+            var v = r.GetValueOrDefault<int>();
+            if (v is < 0 or > ValueCacheMbMax)
+                r.AddError($"--value-cache-mb must be 0..{ValueCacheMbMax}, got {v}");
+        });
+        return option;
+    }
+
     private static Command Start()
     {
         var nodes = new Option<int>("--nodes") { Description = "Number of storage nodes", DefaultValueFactory = _ => 3 };
         var transport = TransportOption();
         var engine = EngineOption();
         var fsync = FsyncOption();
+        var valueCache = ValueCacheOption();
         var respPort = new Option<int>("--resp-port") { Description = "Redis protocol on 127.0.0.1: node i gets port BASE+i-1 (0: any free port each)", DefaultValueFactory = _ => 0 };
         var config = new ConfigOptions();
-        var command = new Command("start", "Start a manager and N nodes in the background, and wait until they serve") { nodes, transport, engine, fsync, respPort };
+        var command = new Command("start", "Start a manager and N nodes in the background, and wait until they serve") { nodes, transport, engine, fsync, valueCache, respPort };
         config.AddTo(command);
         command.SetAction(async (r, _) =>
         {
@@ -169,7 +189,7 @@ public static class Commands
                 .. basePort is < 0 or > 65535 - Limits.NodesMax ? [$"--resp-port must be 0 (any free port) or 1..{65535 - Limits.NodesMax}, got {basePort}"] : Array.Empty<string>(),
             ]);
             var cluster = new Cluster(DirOf(r));
-            var file = await cluster.StartAsync(count, cfg, r.GetValue(transport)!, r.GetValue(engine)!, r.GetValue(fsync)!, basePort).ConfigureAwait(false);
+            var file = await cluster.StartAsync(count, cfg, r.GetValue(transport)!, r.GetValue(engine)!, r.GetValue(fsync)!, basePort, r.GetValue(valueCache)).ConfigureAwait(false);
             Console.WriteLine($"cluster started in {cluster.Directory.Root}: manager at {file.ManagerAddress}, {count} nodes, " +
                               $"N={cfg.ReplicationFactor} R={cfg.ReadQuorum} W={cfg.WriteQuorum}, {cfg.TokensPerNode} tokens per node");
             if (count < cfg.ReplicationFactor)
@@ -256,10 +276,11 @@ public static class Commands
         var data = new Option<string>("--data") { Description = "This node's data directory", Required = true };
         var engine = EngineOption();
         var fsync = FsyncOption();
+        var valueCache = ValueCacheOption();
         var resp = new Option<string?>("--resp") { Description = "Serve the Redis protocol at host:port (port 0: any free port)" };
-        var command = new Command("node", "Run a storage node daemon (started for you by 'start' and 'add-node')") { manager, listen, data, engine, fsync, resp };
+        var command = new Command("node", "Run a storage node daemon (started for you by 'start' and 'add-node')") { manager, listen, data, engine, fsync, valueCache, resp };
         command.SetAction((r, _) => Daemons.RunNodeAsync(r.GetValue(manager)!, r.GetValue(listen)!, r.GetValue(data)!,
-            r.GetValue(engine)!, Enum.Parse<Storage.FsyncMode>(r.GetValue(fsync)!, ignoreCase: true), r.GetValue(resp)));
+            r.GetValue(engine)!, Enum.Parse<Storage.FsyncMode>(r.GetValue(fsync)!, ignoreCase: true), r.GetValue(resp), r.GetValue(valueCache)));
         return command;
     }
 }

@@ -59,7 +59,7 @@ public static class Daemons
         return host.Faulted.IsFaulted ? 1 : 0;
     }
 
-    public static async Task<int> RunNodeAsync(string managerAddress, string listen, string dataDirectory, string engine, Storage.FsyncMode fsync, string? resp)
+    public static async Task<int> RunNodeAsync(string managerAddress, string listen, string dataDirectory, string engine, Storage.FsyncMode fsync, string? resp, int valueCacheMb)
     {
         InlineSocketCompletions();
         using var logs = Logs();
@@ -69,7 +69,7 @@ public static class Daemons
         NodeHost host;
         try
         {
-            host = await NodeHost.StartAsync(new NodeOptions(managerAddress, listen, dataDirectory) { Engine = engine, Fsync = fsync, RespAddress = resp }, logs, cancel.Token).ConfigureAwait(false);
+            host = await NodeHost.StartAsync(new NodeOptions(managerAddress, listen, dataDirectory) { Engine = engine, Fsync = fsync, RespAddress = resp, ValueCacheBytes = (long)valueCacheMb << 20 }, logs, cancel.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

@@ -21,6 +21,9 @@ public sealed record NodeOptions(string ManagerAddress, string ListenAddress, st
     /// <summary>For the RocksDB engine: when writes are synced to disk.</summary>
     public FsyncMode Fsync { get; init; } = FsyncMode.Always;
 
+    /// <summary>For the RocksDB engine: the value cache's budget in bytes (0: no cache).</summary>
+    public long ValueCacheBytes { get; init; } = RocksDbEngine.ValueCacheBytes;
+
     /// <summary>How long a starting node keeps trying to reach the manager.</summary>
     public TimeSpan JoinTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }
@@ -89,7 +92,7 @@ public sealed partial class NodeHost : IAsyncDisposable
         IStorageEngine engine = options.Engine switch
         {
             "memory" => new MemoryEngine(),
-            "rocksdb" => new RocksDbEngine(DatabasePath(options.DataDirectory), options.Fsync),
+            "rocksdb" => new RocksDbEngine(DatabasePath(options.DataDirectory), options.Fsync, options.ValueCacheBytes),
             var other => throw new ArgumentException($"engine must be memory or rocksdb, got '{other}'", nameof(options)),
         };
         var host = new NodeHost(options, engine, logs.CreateLogger("node"));

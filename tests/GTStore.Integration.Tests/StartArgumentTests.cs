@@ -31,6 +31,35 @@ public sealed class StartArgumentTests(ITestOutputHelper output)
         cluster.Passed();
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task Start_with_a_negative_value_cache_exits_2_naming_the_flag_and_its_range()
+    {
+        await using var cluster = TestCluster.Create(output);
+        var result = await cluster.RunAsync("start", "--nodes", "1", "--rep", "1", "--value-cache-mb", "-1");
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--value-cache-mb must be 0..", result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(cluster.Dir, "cluster.json")), "a cluster was started despite the bad flag");
+        cluster.Passed();
+    }
+
+    // --value-cache-mb reaches the node processes, and a node without a value cache serves every
+    // read from RocksDB, overwrites included.
+    [Fact(Timeout = 120_000)]
+    public async Task Nodes_started_without_a_value_cache_get_the_flag_and_serve_reads()
+    {
+        await using var cluster = await TestCluster.StartAsync(output, "--nodes", "1", "--rep", "1", "--value-cache-mb", "0");
+        var pid = TestCluster.Nodes(await cluster.StatusAsync()).Single()["pid"]!.GetValue<int>();
+        var args = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+        Assert.Equal("0", args[Array.IndexOf(args, "--value-cache-mb") + 1]);
+
+        await using var client = await GTStore.Client.GTStoreClient.InitAsync(new GTStore.Client.ClientOptions(cluster.ManagerAddress));
+        await client.PutAsync("k"u8.ToArray(), "one"u8.ToArray());
+        Assert.Equal("one"u8.ToArray(), (await client.GetAsync("k"u8.ToArray())).Value);
+        await client.PutAsync("k"u8.ToArray(), "two"u8.ToArray());
+        Assert.Equal("two"u8.ToArray(), (await client.GetAsync("k"u8.ToArray())).Value);
+        cluster.Passed();
+    }
+
     // DESIGN.md "Processes": start "starts a local cluster ... under a cluster directory"; a
     // second start on a directory whose cluster still runs must not start a second manager over it.
     [Fact(Timeout = 120_000)]

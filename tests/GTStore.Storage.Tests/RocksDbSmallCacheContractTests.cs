@@ -29,3 +29,21 @@ public sealed class RocksDbSmallCacheContractTests : StorageEngineContractTests,
             Directory.Delete(_root, recursive: true);
     }
 }
+
+/// <summary>The storage contract over RocksDB with no value cache at all (<c>--value-cache-mb 0</c>).</summary>
+public sealed class RocksDbNoCacheContractTests : StorageEngineContractTests, IDisposable
+{
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "gtstore-rocks-nocache-" + Guid.NewGuid().ToString("N"));
+    private int _next;
+
+    protected override int PropertyIterations => 10;
+
+    protected override IStorageEngine CreateEngine() =>
+        new RocksDbEngine(Path.Combine(_root, (_next++).ToString(System.Globalization.CultureInfo.InvariantCulture)), FsyncMode.None, valueCacheBytes: 0);
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root))
+            Directory.Delete(_root, recursive: true);
+    }
+}
