@@ -6,41 +6,31 @@ namespace GTStore.Integration.Tests;
 [Collection(ProcessesCollection.Name)]
 public sealed class StartArgumentTests(ITestOutputHelper output)
 {
+    /// <summary><c>gtstore start</c> with <paramref name="args"/> exits 2, its error names <paramref name="expected"/>, and no cluster was started.</summary>
+    private async Task StartIsRefusedAsync(string expected, params string[] args)
+    {
+        await using var cluster = TestCluster.Create(output);
+        var result = await cluster.RunAsync(["start", .. args]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains(expected, result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(cluster.Dir, "cluster.json")), "a cluster was started despite the bad flag");
+        cluster.Passed();
+    }
+
     // STYLE.md "Code": "Configuration is validated before anything starts ... naming the flag and
     // the allowed range ("--rep must be 1..7, got 0"). Usage errors exit 2."
     [Fact(Timeout = 60_000)]
-    public async Task Start_with_zero_replicas_exits_2_naming_the_rep_flag()
-    {
-        await using var cluster = TestCluster.Create(output);
-        var result = await cluster.RunAsync("start", "--nodes", "1", "--rep", "0");
-        Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--rep", result.Stderr, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(cluster.Dir, "cluster.json")), "a cluster was started despite the bad flag");
-        cluster.Passed();
-    }
+    public Task Start_with_zero_replicas_exits_2_naming_the_rep_flag()
+        => StartIsRefusedAsync("--rep", "--nodes", "1", "--rep", "0");
 
     // STYLE.md "Code": usage errors name the flag and the allowed values, and exit 2.
     [Fact(Timeout = 60_000)]
-    public async Task Start_with_an_unknown_transport_exits_2_naming_the_allowed_transports()
-    {
-        await using var cluster = TestCluster.Create(output);
-        var result = await cluster.RunAsync("start", "--nodes", "1", "--rep", "1", "--transport", "foo");
-        Assert.Equal(2, result.ExitCode);
-        Assert.Contains("uds or tcp", result.Stderr, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(cluster.Dir, "cluster.json")), "a cluster was started despite the bad flag");
-        cluster.Passed();
-    }
+    public Task Start_with_an_unknown_transport_exits_2_naming_the_allowed_transports()
+        => StartIsRefusedAsync("uds or tcp", "--nodes", "1", "--rep", "1", "--transport", "foo");
 
     [Fact(Timeout = 60_000)]
-    public async Task Start_with_a_negative_value_cache_exits_2_naming_the_flag_and_its_range()
-    {
-        await using var cluster = TestCluster.Create(output);
-        var result = await cluster.RunAsync("start", "--nodes", "1", "--rep", "1", "--value-cache-mb", "-1");
-        Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--value-cache-mb must be 0..", result.Stderr, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(cluster.Dir, "cluster.json")), "a cluster was started despite the bad flag");
-        cluster.Passed();
-    }
+    public Task Start_with_a_negative_value_cache_exits_2_naming_the_flag_and_its_range()
+        => StartIsRefusedAsync("--value-cache-mb must be 0..", "--nodes", "1", "--rep", "1", "--value-cache-mb", "-1");
 
     // --value-cache-mb reaches the node processes, and a node without a value cache serves every
     // read from RocksDB, overwrites included.
