@@ -58,6 +58,16 @@ public sealed class RocksDbEngine : IStorageEngine
     private readonly VersionIndex _index = new();
     private readonly BucketDigests _digests = new();
     private readonly ValueCache _cache;
+
+    // Staging (fsync none and batch): the puts and removals of one loop step reach RocksDB as one
+    // write batch when the step ends (FlushWal), instead of a write each; until then reads find
+    // them here. All calls come from the node's loop in these modes.
+    private readonly bool _stage;
+    private readonly WriteBatch _staged = new();
+    private readonly Dictionary<byte[], VersionedValue?> _stagedValues = new(StoredKeyComparer.Instance);
+
+    /// <summary>Why the last staged batch could not be written; until a write succeeds again, puts write at once and fail with it.</summary>
+    private string? _stagingFailed;
     private long _count;
     // Writes appended to the log, and how many of them a sync has covered (group commit may sync
     // on another thread than the one writing).
@@ -70,6 +80,7 @@ public sealed class RocksDbEngine : IStorageEngine
     public RocksDbEngine(string directory, FsyncMode fsync = FsyncMode.Always, long valueCacheBytes = ValueCacheBytes)
     {
         _cache = new ValueCache(valueCacheBytes);
+        _stage = fsync != FsyncMode.Always;
         Directory.CreateDirectory(directory);
         _fsync = fsync;
         // RocksDB resumes after a full disk only once a write buffer's worth of space is free:
@@ -162,6 +173,8 @@ public sealed class RocksDbEngine : IStorageEngine
     {
         lock (_index)
         {
+            if (_stagedValues.Count > 0 && _stagedValues.TryGetValue(StoredKey(hash, key), out var staged))
+                return staged;
             if (_cache.TryGet(hash, key, out var cached))
                 return cached;
             if (_index.Find(hash, VersionIndex.Fingerprint(key), out _) == VersionIndex.Found.Absent)
@@ -198,13 +211,22 @@ public sealed class RocksDbEngine : IStorageEngine
             var held = HeldVersion(hash, key, fingerprint);
             if (held >= value.Version)
                 return false;
-            try
+            if (_stage && _stagingFailed is null)
             {
-                _db.Put(k, Encode(value), null, _write);
+                _staged.Put(k, Encode(value));
+                _stagedValues[k] = value;
             }
-            catch (RocksDbException e)
+            else
             {
-                throw new StorageException("write failed: " + e.Message, e);
+                try
+                {
+                    _db.Put(k, Encode(value), null, _write);
+                    _stagingFailed = null;
+                }
+                catch (RocksDbException e)
+                {
+                    throw new StorageException("write failed: " + e.Message, e);
+                }
             }
             _index.Set(hash, fingerprint, value.Version);
             _digests.Replace(hash, key, held, value.Version);
@@ -224,14 +246,23 @@ public sealed class RocksDbEngine : IStorageEngine
         {
             if (HeldVersion(hash, key, fingerprint) != version)
                 return false;
-            try
+            if (_stage && _stagingFailed is null)
             {
-                // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
-                _db.Remove(k, null, _write);
+                _staged.Delete(k);
+                _stagedValues[k] = null;
             }
-            catch (RocksDbException e)
+            else
             {
-                throw new StorageException("remove failed: " + e.Message, e);
+                try
+                {
+                    // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
+                    _db.Remove(k, null, _write);
+                    _stagingFailed = null;
+                }
+                catch (RocksDbException e)
+                {
+                    throw new StorageException("remove failed: " + e.Message, e);
+                }
             }
             _index.Remove(hash, fingerprint);
             _digests.Toggle(hash, key, version);
@@ -244,6 +275,7 @@ public sealed class RocksDbEngine : IStorageEngine
 
     public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into)
     {
+        WriteStaged();
         var segments = range.Segments().ToList();
         var first = after is { } c ? segments.FindIndex(s => c.Hash >= s.Low && c.Hash <= s.High) : 0;
         var taken = 0;
@@ -277,6 +309,7 @@ public sealed class RocksDbEngine : IStorageEngine
 
     public long DropRange(HashRange range)
     {
+        WriteStaged();
         long removed = 0;
         var dropped = new List<(ulong Hash, byte[] Key, Core.Version Version)>();
         using var batch = new WriteBatch();
@@ -331,6 +364,7 @@ public sealed class RocksDbEngine : IStorageEngine
     /// </summary>
     public void SyncPending()
     {
+        WriteStaged();
         if (_fsync == FsyncMode.None)
             FlushWal();
         else
@@ -344,7 +378,50 @@ public sealed class RocksDbEngine : IStorageEngine
     /// it calls <see cref="SyncPending"/> instead).
     /// </summary>
     /// <exception cref="StorageException">The write to the log file failed.</exception>
-    public void FlushWal() => WriteWalUpTo(ref _walWrittenSeq, sync: false);
+    public void FlushWal()
+    {
+        WriteStaged();
+        WriteWalUpTo(ref _walWrittenSeq, sync: false);
+    }
+
+    /// <summary>
+    /// Writes the staged puts and removals to RocksDB as one batch. When that fails, none of them
+    /// was acknowledged (the host withholds the step's acknowledgements), so the in-memory state
+    /// built from them is rebuilt from what RocksDB holds, and puts write at once until one succeeds.
+    /// </summary>
+    private void WriteStaged()
+    {
+        if (!_stage)
+            return;
+        lock (_index)
+        {
+            if (_stagedValues.Count == 0)
+                return;
+            try
+            {
+                _db.Write(_staged, _write);
+            }
+            catch (RocksDbException e)
+            {
+                _stagingFailed = e.Message;
+                _staged.Clear();
+                _stagedValues.Clear();
+                Reload();
+                throw new StorageException("write failed: " + e.Message, e);
+            }
+            _staged.Clear();
+            _stagedValues.Clear();
+        }
+    }
+
+    /// <summary>Rebuilds the version index, digests and count from RocksDB, and empties the value cache.</summary>
+    private void Reload()
+    {
+        _index.Clear();
+        _digests.Clear();
+        _cache.Clear();
+        Interlocked.Exchange(ref _count, LoadIndex());
+    }
 
     /// <summary>Writes (and with <paramref name="sync"/> fsyncs) the log unless <paramref name="covered"/> already reaches the last write.</summary>
     private void WriteWalUpTo(ref long covered, bool sync)
@@ -374,6 +451,7 @@ public sealed class RocksDbEngine : IStorageEngine
 
     public void Flush()
     {
+        WriteStaged();
         lock (_syncLock)
         {
             WriteWal(sync: true);

@@ -66,6 +66,13 @@ internal sealed class ValueCache(long capacityBytes)
         }
     }
 
+    public void Clear()
+    {
+        _entries.Clear();
+        _order.Clear();
+        _bytes = 0;
+    }
+
     private void Evict()
     {
         while (_bytes > capacityBytes && _order.TryDequeue(out var oldest))

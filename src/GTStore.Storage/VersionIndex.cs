@@ -68,6 +68,8 @@ internal sealed class VersionIndex
             _entries.Remove(hash);
     }
 
+    public void Clear() => _entries.Clear();
+
     /// <summary>Forgets every key with this ring hash (the range holding it was dropped).</summary>
     public void RemoveHash(ulong hash) => _entries.Remove(hash);
 }

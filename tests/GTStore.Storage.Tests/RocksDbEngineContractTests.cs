@@ -89,6 +89,7 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
         Assert.True(engine.Put(1, before, new VersionedValue(new Core.Version(1, 1), [1])));
         engine.FlushWal();
         Assert.True(engine.Put(2, after, new VersionedValue(new Core.Version(2, 1), [2])));
+        Assert.Equal([2], engine.Get(2, after)?.Value); // Staged until the step ends, and read back from there.
 
         var crashed = CopyDirectory(path, path + "-crashed");
         using var recovered = new RocksDbEngine(crashed, mode);

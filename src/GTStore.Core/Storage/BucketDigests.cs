@@ -11,6 +11,8 @@ public sealed class BucketDigests
 
     public ulong this[int bucket] => _digests[bucket];
 
+    public void Clear() => Array.Clear(_digests);
+
     /// <summary>Adds the entry if it was absent, removes it if it was present.</summary>
     public void Toggle(ulong hash, ReadOnlySpan<byte> key, Version version) =>
         _digests[AntiEntropy.BucketOf(hash)] ^= AntiEntropy.EntryDigest(key, version);
