@@ -364,20 +364,22 @@ public sealed class RocksDbEngine : IStorageEngine
     /// </summary>
     public void SyncPending()
     {
-        WriteStaged();
         if (_fsync == FsyncMode.None)
             FlushWal();
         else
+        {
+            WriteStaged();
             WriteWalUpTo(ref _syncedSeq, sync: true);
+        }
     }
 
     /// <summary>
-    /// Hands every write appended before the call to the OS (write(2), no fsync), so that a crash
-    /// of this process cannot lose it; a no-op when nothing is buffered. The host calls it after
-    /// each batch of inputs, before their acknowledgements leave (in <see cref="FsyncMode.Always"/>
-    /// it calls <see cref="SyncPending"/> instead).
+    /// Writes the staged batch to RocksDB and hands every write made before the call to the OS
+    /// (write(2), no fsync), so that a crash of this process cannot lose it; a no-op when nothing
+    /// is staged or buffered. The host calls it after each batch of inputs, before their
+    /// acknowledgements leave (in <see cref="FsyncMode.Always"/> it calls <see cref="SyncPending"/> instead).
     /// </summary>
-    /// <exception cref="StorageException">The write to the log file failed.</exception>
+    /// <exception cref="StorageException">The staged batch or the write to the log file failed.</exception>
     public void FlushWal()
     {
         WriteStaged();
