@@ -26,8 +26,9 @@ public enum FsyncMode
 /// byte, then the value bytes.
 /// </summary>
 /// <remarks>
-/// In <see cref="FsyncMode.Batch"/> and <see cref="FsyncMode.None"/> RocksDB runs with
-/// <c>manual_wal_flush</c>: a write appends to a log buffer in this process, and the host hands
+/// In <see cref="FsyncMode.Batch"/> and <see cref="FsyncMode.None"/> a batch of inputs' puts and
+/// removals are staged and reach RocksDB as one write batch, and RocksDB runs with
+/// <c>manual_wal_flush</c>: the write appends to a log buffer in this process, and the host hands
 /// the buffer to the OS once per batch of inputs, before it acknowledges them
 /// (<see cref="FlushWal"/>), instead of one write(2) per put. Dropping a range
 /// (<see cref="DropRange"/>) syncs at once.
@@ -62,7 +63,6 @@ public sealed class RocksDbEngine : IStorageEngine
     // Staging (fsync none and batch): the puts and removals of one loop step reach RocksDB as one
     // write batch when the step ends (FlushWal), instead of a write each; until then reads find
     // them here. All calls come from the node's loop in these modes.
-    private readonly bool _stage;
     private readonly WriteBatch _staged = new();
     private readonly Dictionary<byte[], VersionedValue?> _stagedValues = new(StoredKeyComparer.Instance);
 
@@ -76,17 +76,17 @@ public sealed class RocksDbEngine : IStorageEngine
     private long _walWrittenSeq;
     private readonly Lock _syncLock = new();
 
-    /// <param name="valueCacheBytes">Budget of the cache of recently written and read values (<see cref="ValueCacheBytes"/>).</param>
+    /// <param name="valueCacheBytes">Budget of the cache of recently read values (<see cref="ValueCacheBytes"/>).</param>
     public RocksDbEngine(string directory, FsyncMode fsync = FsyncMode.Always, long valueCacheBytes = ValueCacheBytes)
     {
         _cache = new ValueCache(valueCacheBytes);
-        _stage = fsync != FsyncMode.Always;
         Directory.CreateDirectory(directory);
         _fsync = fsync;
         // RocksDB resumes after a full disk only once a write buffer's worth of space is free:
         // 16 MiB (not the 64 MiB default) lets a node recover sooner when space returns.
-        // Most reads of a key that is not in a given file can skip it: a Bloom filter per table (10 bits per key, ~1% false positives) saves
-        // the index and data block searches of files that cannot hold the key.
+        // Most reads of a key that is not in a given file can skip it: a Bloom filter per table
+        // (10 bits per key, ~1% false positives) saves the index and data block searches of files
+        // that cannot hold the key.
         var table = new BlockBasedTableOptions()
             .SetFilterPolicy(BloomFilterPolicy.Create(10, false))
             .SetWholeKeyFiltering(true)
@@ -97,7 +97,7 @@ public sealed class RocksDbEngine : IStorageEngine
         // write(2) per batch of inputs, not per put; the host calls it before any acknowledgement.
         // With fsync always a put still writes at once, so that a full disk fails the put itself
         // with a clear error rather than the batch's sync.
-        if (fsync != FsyncMode.Always)
+        if (Staging)
             Native.Instance.rocksdb_options_set_manual_wal_flush(options.Handle, 1);
         _db = RocksDb.Open(options, directory);
         _count = LoadIndex();
@@ -106,6 +106,9 @@ public sealed class RocksDbEngine : IStorageEngine
     public string Name => "rocksdb";
 
     public FsyncMode Fsync => _fsync;
+
+    /// <summary>Writes are staged per loop step and the log is flushed by the host (every mode but <see cref="FsyncMode.Always"/>).</summary>
+    private bool Staging => _fsync != FsyncMode.Always;
 
     public long Count => Interlocked.Read(ref _count);
 
@@ -173,13 +176,14 @@ public sealed class RocksDbEngine : IStorageEngine
     {
         lock (_index)
         {
-            if (_stagedValues.Count > 0 && _stagedValues.TryGetValue(StoredKey(hash, key), out var staged))
+            var k = _stagedValues.Count > 0 ? StoredKey(hash, key) : null;
+            if (k is not null && _stagedValues.TryGetValue(k, out var staged))
                 return staged;
             if (_cache.TryGet(hash, key, out var cached))
                 return cached;
             if (_index.Find(hash, VersionIndex.Fingerprint(key), out _) == VersionIndex.Found.Absent)
                 return null;
-            var stored = _db.Get(StoredKey(hash, key));
+            var stored = _db.Get(k ?? StoredKey(hash, key));
             if (stored is null)
                 return null;
             var value = Decode(stored);
@@ -211,23 +215,7 @@ public sealed class RocksDbEngine : IStorageEngine
             var held = HeldVersion(hash, key, fingerprint);
             if (held >= value.Version)
                 return false;
-            if (_stage && _stagingFailed is null)
-            {
-                _staged.Put(k, Encode(value));
-                _stagedValues[k] = value;
-            }
-            else
-            {
-                try
-                {
-                    _db.Put(k, Encode(value), null, _write);
-                    _stagingFailed = null;
-                }
-                catch (RocksDbException e)
-                {
-                    throw new StorageException("write failed: " + e.Message, e);
-                }
-            }
+            Apply(k, value);
             _index.Set(hash, fingerprint, value.Version);
             _digests.Replace(hash, key, held, value.Version);
             _cache.Remove(hash, key);
@@ -238,6 +226,35 @@ public sealed class RocksDbEngine : IStorageEngine
         return true;
     }
 
+    /// <summary>
+    /// Stages a put (<paramref name="value"/>) or a removal (null); with fsync always, or after a
+    /// staged batch failed, writes it at once and throws <see cref="StorageException"/> if it fails.
+    /// </summary>
+    private void Apply(byte[] k, VersionedValue? value)
+    {
+        if (Staging && _stagingFailed is null)
+        {
+            if (value is { } put)
+                _staged.Put(k, Encode(put));
+            else
+                _staged.Delete(k);
+            _stagedValues[k] = value;
+            return;
+        }
+        try
+        {
+            if (value is { } put)
+                _db.Put(k, Encode(put), null, _write);
+            else
+                _db.Remove(k, null, _write);
+            _stagingFailed = null;
+        }
+        catch (RocksDbException e)
+        {
+            throw new StorageException((value is null ? "remove" : "write") + " failed: " + e.Message, e);
+        }
+    }
+
     public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Core.Version version)
     {
         var k = StoredKey(hash, key);
@@ -246,24 +263,7 @@ public sealed class RocksDbEngine : IStorageEngine
         {
             if (HeldVersion(hash, key, fingerprint) != version)
                 return false;
-            if (_stage && _stagingFailed is null)
-            {
-                _staged.Delete(k);
-                _stagedValues[k] = null;
-            }
-            else
-            {
-                try
-                {
-                    // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
-                    _db.Remove(k, null, _write);
-                    _stagingFailed = null;
-                }
-                catch (RocksDbException e)
-                {
-                    throw new StorageException("remove failed: " + e.Message, e);
-                }
-            }
+            Apply(k, null); // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
             _index.Remove(hash, fingerprint);
             _digests.Toggle(hash, key, version);
             _cache.Remove(hash, key);
@@ -393,7 +393,7 @@ public sealed class RocksDbEngine : IStorageEngine
     /// </summary>
     private void WriteStaged()
     {
-        if (!_stage)
+        if (!Staging)
             return;
         lock (_index)
         {
@@ -406,13 +406,14 @@ public sealed class RocksDbEngine : IStorageEngine
             catch (RocksDbException e)
             {
                 _stagingFailed = e.Message;
-                _staged.Clear();
-                _stagedValues.Clear();
                 Reload();
                 throw new StorageException("write failed: " + e.Message, e);
             }
-            _staged.Clear();
-            _stagedValues.Clear();
+            finally
+            {
+                _staged.Clear();
+                _stagedValues.Clear();
+            }
         }
     }
 
