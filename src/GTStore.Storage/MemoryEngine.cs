@@ -36,6 +36,21 @@ public sealed class MemoryEngine : IStorageEngine
             return _digests[bucket];
     }
 
+    public int? BucketTombstones(int bucket)
+    {
+        lock (_lock)
+            return _digests.TombstonesIn(bucket);
+    }
+
+    public long? TombstoneCount
+    {
+        get
+        {
+            lock (_lock)
+                return _digests.Tombstones;
+        }
+    }
+
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
         var probe = new Entry(hash, key.ToArray()) { Value = value };
@@ -44,12 +59,12 @@ public sealed class MemoryEngine : IStorageEngine
             if (!_entries.TryGetValue(probe, out var held))
             {
                 _entries.Add(probe);
-                _digests.Replace(hash, key, null, value.Version);
+                _digests.Add(hash, key, value.Version, value.IsTombstone);
                 return true;
             }
             if (held.Value.Version >= value.Version)
                 return false;
-            _digests.Replace(hash, key, held.Value.Version, value.Version);
+            _digests.Replace(hash, key, (held.Value.Version, held.Value.IsTombstone), value.Version, value.IsTombstone);
             held.Value = value;
             return true;
         }
@@ -62,7 +77,7 @@ public sealed class MemoryEngine : IStorageEngine
         {
             if (!_entries.TryGetValue(probe, out var held) || held.Value.Version != version || !_entries.Remove(held))
                 return false;
-            _digests.Toggle(hash, key, version);
+            _digests.Remove(hash, key, version, held.Value.IsTombstone);
             return true;
         }
     }
@@ -105,7 +120,7 @@ public sealed class MemoryEngine : IStorageEngine
                 foreach (var e in doomed)
                 {
                     _entries.Remove(e);
-                    _digests.Toggle(e.Hash, e.Key, e.Value.Version);
+                    _digests.Remove(e.Hash, e.Key, e.Value.Version, e.Value.IsTombstone);
                 }
                 removed += doomed.Count;
             }

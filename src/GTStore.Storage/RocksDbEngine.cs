@@ -51,7 +51,10 @@ public sealed class RocksDbEngine : IStorageEngine
     /// </summary>
     public const long ValueCacheBytes = 48 * 1024 * 1024;
 
+    /// <summary>A stored value starts with the version's timestamp (8 bytes) and node (4), then the tombstone flag.</summary>
     private const int ValueHeaderBytes = 8 + 4 + 1;
+
+    private const int TombstoneByte = 12;
 
     private readonly RocksDb _db;
     private readonly WriteOptions _write = new WriteOptions().SetSync(false);
@@ -123,22 +126,32 @@ public sealed class RocksDbEngine : IStorageEngine
             if (k.Length < HashBytes)
                 continue;
             var hash = BinaryPrimitives.ReadUInt64BigEndian(k);
-            var version = DecodeVersion(it.GetValueSpan());
-            _index.Set(hash, VersionIndex.Fingerprint(k[HashBytes..]), version);
-            _digests.Toggle(hash, k[HashBytes..], version);
+            var stored = it.GetValueSpan();
+            var version = DecodeVersion(stored);
+            var tombstone = IsTombstone(stored);
+            _index.Set(hash, VersionIndex.Fingerprint(k[HashBytes..]), version, tombstone);
+            _digests.Add(hash, k[HashBytes..], version, tombstone);
             n++;
         }
         return n;
     }
 
-    /// <summary>The version held for the key (null: not held), from the index or, for a shared hash, the store.</summary>
-    private Core.Version? HeldVersion(ulong hash, ReadOnlySpan<byte> key, ulong fingerprint) =>
-        _index.Find(hash, fingerprint, out var version) switch
+    /// <summary>
+    /// The version held for the key and whether it is a tombstone (null: not held), from the index
+    /// or, for a shared hash, the store.
+    /// </summary>
+    private (Core.Version Version, bool Tombstone)? Held(ulong hash, ReadOnlySpan<byte> key, ulong fingerprint)
+    {
+        switch (_index.Find(hash, fingerprint, out var version, out var tombstone))
         {
-            VersionIndex.Found.Absent => null,
-            VersionIndex.Found.Held => version,
-            _ => Get(hash, key)?.Version,
-        };
+            case VersionIndex.Found.Absent:
+                return null;
+            case VersionIndex.Found.Held:
+                return (version, tombstone);
+            default:
+                return Get(hash, key) is { } stored ? (stored.Version, stored.IsTombstone) : null;
+        }
+    }
 
     private static byte[] StoredKey(ulong hash, ReadOnlySpan<byte> key)
     {
@@ -153,13 +166,16 @@ public sealed class RocksDbEngine : IStorageEngine
         var bytes = new byte[ValueHeaderBytes + (v.Value?.Length ?? 0)];
         BinaryPrimitives.WriteInt64LittleEndian(bytes, v.Version.Timestamp);
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), v.Version.Node);
-        bytes[12] = v.IsTombstone ? (byte)1 : (byte)0;
+        bytes[TombstoneByte] = v.IsTombstone ? (byte)1 : (byte)0;
         v.Value?.CopyTo(bytes.AsSpan(ValueHeaderBytes));
         return bytes;
     }
 
     private static VersionedValue Decode(ReadOnlySpan<byte> bytes) =>
-        new(DecodeVersion(bytes), bytes[12] == 1 ? null : bytes[ValueHeaderBytes..].ToArray());
+        new(DecodeVersion(bytes), IsTombstone(bytes) ? null : bytes[ValueHeaderBytes..].ToArray());
+
+    /// <summary>Whether a stored value (its header checked by <see cref="DecodeVersion"/>) is a tombstone.</summary>
+    private static bool IsTombstone(ReadOnlySpan<byte> bytes) => bytes[TombstoneByte] == 1;
 
     private static Core.Version DecodeVersion(ReadOnlySpan<byte> bytes)
     {
@@ -181,7 +197,7 @@ public sealed class RocksDbEngine : IStorageEngine
                 return staged;
             if (_cache.TryGet(hash, key, out var cached))
                 return cached;
-            if (_index.Find(hash, VersionIndex.Fingerprint(key), out _) == VersionIndex.Found.Absent)
+            if (_index.Find(hash, VersionIndex.Fingerprint(key), out _, out _) == VersionIndex.Found.Absent)
                 return null;
             var stored = _db.Get(k ?? StoredKey(hash, key));
             if (stored is null)
@@ -198,12 +214,27 @@ public sealed class RocksDbEngine : IStorageEngine
             return _digests[bucket];
     }
 
+    public int? BucketTombstones(int bucket)
+    {
+        lock (_index)
+            return _digests.TombstonesIn(bucket);
+    }
+
+    public long? TombstoneCount
+    {
+        get
+        {
+            lock (_index)
+                return _digests.Tombstones;
+        }
+    }
+
     /// <summary>From the version index: no RocksDB read unless another key shares the ring hash.</summary>
     public Core.Version? VersionOf(ulong hash, ReadOnlySpan<byte> key)
     {
         var fingerprint = VersionIndex.Fingerprint(key);
         lock (_index)
-            return HeldVersion(hash, key, fingerprint);
+            return Held(hash, key, fingerprint)?.Version;
     }
 
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
@@ -212,12 +243,12 @@ public sealed class RocksDbEngine : IStorageEngine
         var fingerprint = VersionIndex.Fingerprint(key);
         lock (_index)
         {
-            var held = HeldVersion(hash, key, fingerprint);
-            if (held >= value.Version)
+            var held = Held(hash, key, fingerprint);
+            if (held?.Version >= value.Version)
                 return false;
             Apply(k, value);
-            _index.Set(hash, fingerprint, value.Version);
-            _digests.Replace(hash, key, held, value.Version);
+            _index.Set(hash, fingerprint, value.Version, value.IsTombstone);
+            _digests.Replace(hash, key, held, value.Version, value.IsTombstone);
             _cache.Remove(hash, key);
             if (held is null)
                 Interlocked.Increment(ref _count);
@@ -261,11 +292,11 @@ public sealed class RocksDbEngine : IStorageEngine
         var fingerprint = VersionIndex.Fingerprint(key);
         lock (_index)
         {
-            if (HeldVersion(hash, key, fingerprint) != version)
+            if (Held(hash, key, fingerprint) is not { } held || held.Version != version)
                 return false;
             Apply(k, null); // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
             _index.Remove(hash, fingerprint);
-            _digests.Toggle(hash, key, version);
+            _digests.Remove(hash, key, version, held.Tombstone);
             _cache.Remove(hash, key);
         }
         Interlocked.Decrement(ref _count);
@@ -311,7 +342,7 @@ public sealed class RocksDbEngine : IStorageEngine
     {
         WriteStaged();
         long removed = 0;
-        var dropped = new List<(ulong Hash, byte[] Key, Core.Version Version)>();
+        var dropped = new List<(ulong Hash, byte[] Key, Core.Version Version, bool Tombstone)>();
         using var batch = new WriteBatch();
         using (var it = _db.NewIterator())
         {
@@ -326,7 +357,8 @@ public sealed class RocksDbEngine : IStorageEngine
                     if (hash > high)
                         break;
                     batch.Delete(k.ToArray());
-                    dropped.Add((hash, k[HashBytes..].ToArray(), DecodeVersion(it.GetValueSpan())));
+                    var stored = it.GetValueSpan();
+                    dropped.Add((hash, k[HashBytes..].ToArray(), DecodeVersion(stored), IsTombstone(stored)));
                     removed++;
                 }
             }
@@ -338,10 +370,10 @@ public sealed class RocksDbEngine : IStorageEngine
                 lock (_index)
                 {
                     _db.Write(batch, _write);
-                    foreach (var (hash, key, version) in dropped)
+                    foreach (var (hash, key, version, tombstone) in dropped)
                     {
                         _index.RemoveHash(hash);
-                        _digests.Toggle(hash, key, version);
+                        _digests.Remove(hash, key, version, tombstone);
                         _cache.Remove(hash, key);
                     }
                 }

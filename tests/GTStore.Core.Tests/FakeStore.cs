@@ -10,6 +10,26 @@ internal sealed class FakeStore : IStorageEngine
 
     public string Name => "fake";
 
+    /// <summary>
+    /// Whether the store answers <see cref="BucketDigest"/> and <see cref="BucketTombstones"/> (worked
+    /// out from the entries on each call), as the real engines do; otherwise readers scan.
+    /// </summary>
+    public bool KeepsBucketSummaries { get; init; }
+
+    /// <summary>Every entry a scan returned so far, by hash and key.</summary>
+    public HashSet<(ulong Hash, string Key)> Scanned { get; } = [];
+
+    public ulong? BucketDigest(int bucket) => KeepsBucketSummaries
+        ? InBucket(bucket).Aggregate(0UL, (digest, e) => digest ^ AntiEntropy.EntryDigest(Convert.FromHexString(e.Key.Key), e.Value.Version))
+        : null;
+
+    public int? BucketTombstones(int bucket) => KeepsBucketSummaries ? InBucket(bucket).Count(e => e.Value.IsTombstone) : null;
+
+    public long? TombstoneCount => KeepsBucketSummaries ? _entries.Values.Count(v => v.IsTombstone) : null;
+
+    private IEnumerable<KeyValuePair<(ulong Hash, string Key), VersionedValue>> InBucket(int bucket) =>
+        _entries.Where(e => AntiEntropy.BucketOf(e.Key.Hash) == bucket);
+
     public long Count => _entries.Count;
 
     public VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key) =>
@@ -35,7 +55,10 @@ internal sealed class FakeStore : IStorageEngine
         if (after is not null)
             throw new NotSupportedException("the fake store scans in one batch");
         foreach (var ((hash, key), value) in _entries.Where(e => range.Contains(e.Key.Hash)))
+        {
             into.Add(new StoredEntry(hash, Convert.FromHexString(key), value));
+            Scanned.Add((hash, key));
+        }
         return null;
     }
 

@@ -5,10 +5,10 @@ namespace GTStore.Core.Tests;
 /// <summary>Node machines wired by hand: joined, holding a ring, outboxes cleared; the test delivers messages.</summary>
 internal static class HandWired
 {
-    public static (NodeMachine Node, Outbox Out, FakeStore Store) Node(int id, Ring ring, ClusterConfig config)
+    public static (NodeMachine Node, Outbox Out, FakeStore Store) Node(int id, Ring ring, ClusterConfig config, bool bucketSummaries = false)
     {
         var outbox = new Outbox();
-        var store = new FakeStore();
+        var store = new FakeStore { KeepsBucketSummaries = bucketSummaries };
         var node = new NodeMachine(store, outbox, id);
         node.OnJoined(new NodeId(id), config);
         node.OnMessage(0, new RingUpdate(config, ring, null));
@@ -17,8 +17,8 @@ internal static class HandWired
     }
 
     /// <summary>Every member of <paramref name="ring"/>, by id.</summary>
-    public static Dictionary<NodeId, (NodeMachine Node, Outbox Out, FakeStore Store)> Nodes(Ring ring, ClusterConfig config) =>
-        ring.Members.Keys.ToDictionary(id => id, id => Node(id.Value, ring, config));
+    public static Dictionary<NodeId, (NodeMachine Node, Outbox Out, FakeStore Store)> Nodes(Ring ring, ClusterConfig config, bool bucketSummaries = false) =>
+        ring.Members.Keys.ToDictionary(id => id, id => Node(id.Value, ring, config, bucketSummaries));
 
     /// <summary>A key whose N=<paramref name="n"/> replicas on <paramref name="ring"/> leave out <paramref name="node"/>.</summary>
     public static byte[] KeyNotOn(Ring ring, NodeId node, int n = 3)

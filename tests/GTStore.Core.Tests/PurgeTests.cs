@@ -18,10 +18,10 @@ public sealed class PurgeTests
 
     private sealed class Cluster
     {
-        public Cluster()
+        public Cluster(bool bucketSummaries = false)
         {
             Ring = Grown(5, 3);
-            Nodes = HandWired.Nodes(Ring, Config);
+            Nodes = HandWired.Nodes(Ring, Config, bucketSummaries);
             Replicas = Ring.PreferenceList(Hash, 3);
         }
 
@@ -75,9 +75,9 @@ public sealed class PurgeTests
 
     private static VersionedValue Tombstone(long physicalMs) => new(new Version(HybridClock.AtPhysicalMs(physicalMs), 1), null);
 
-    private static Cluster WithTombstoneOnAllReplicas(long physicalMs, long startMs)
+    private static Cluster WithTombstoneOnAllReplicas(long physicalMs, long startMs, bool bucketSummaries = false)
     {
-        var c = new Cluster { NowMs = startMs };
+        var c = new Cluster(bucketSummaries) { NowMs = startMs };
         foreach (var r in c.Replicas)
             c.Store(r).Put(Hash, Key, Tombstone(physicalMs));
         return c;
@@ -92,6 +92,48 @@ public sealed class PurgeTests
             Assert.Null(c.Store(r).Get(Hash, Key));
         Assert.Equal(3, c.PurgedTotal);
         Assert.Equal(1, c.Nodes[c.Proposer].Node.Stats().TombstonesPurged);
+    }
+
+    /// <summary>
+    /// Live keys in the middle of every slice of the key's range but the key's own, on every
+    /// replica: buckets that anti-entropy, reading only the buckets cut by slice bounds, never reads.
+    /// </summary>
+    private static List<ulong> LiveInSliceMiddles(Cluster c)
+    {
+        var range = c.Ring.Partitions(3).Single(p => p.Range.Contains(Hash)).Range;
+        var live = new List<ulong>();
+        for (var slice = 0; slice < AntiEntropy.Leaves; slice++)
+        {
+            if (AntiEntropy.SliceRange(range, slice) is not { } part || part.Contains(Hash))
+                continue;
+            var middle = unchecked(part.Start + (ulong)(part.Width / 2));
+            live.Add(middle);
+            foreach (var r in c.Replicas)
+                c.Store(r).Put(middle, [1], new VersionedValue(new Version(HybridClock.AtPhysicalMs(500), 1), [2]));
+        }
+        Assert.NotEmpty(live);
+        return live;
+    }
+
+    [Fact]
+    public void With_tombstones_counted_per_bucket_a_purge_reads_only_the_buckets_that_hold_one()
+    {
+        // IStorageEngine.BucketTombstones: "so that a tombstone purge reads only the buckets that hold some".
+        var c = WithTombstoneOnAllReplicas(physicalMs: 1_000, startMs: 1_000 + GraceMs, bucketSummaries: true);
+        var live = LiveInSliceMiddles(c);
+        c.Rounds();
+        Assert.All(c.Replicas, r => Assert.Null(c.Store(r).Get(Hash, Key)));
+        Assert.Equal(3, c.PurgedTotal);
+        Assert.All(c.Replicas, r => Assert.DoesNotContain(c.Store(r).Scanned, e => live.Contains(e.Hash)));
+    }
+
+    [Fact]
+    public void With_no_tombstones_held_a_purge_round_reads_nothing()
+    {
+        var c = new Cluster(bucketSummaries: true) { NowMs = 1_000 + GraceMs };
+        var live = LiveInSliceMiddles(c);
+        c.Rounds();
+        Assert.All(c.Replicas, r => Assert.DoesNotContain(c.Store(r).Scanned, e => live.Contains(e.Hash)));
     }
 
     [Fact]

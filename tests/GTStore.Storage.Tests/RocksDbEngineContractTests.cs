@@ -52,6 +52,28 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
         Assert.Equal(AntiEntropy.EntryDigest(keep, new Core.Version(7, 1)), reopened.BucketDigest(AntiEntropy.BucketOf(keepHash)));
     }
 
+    [Fact]
+    public void Tombstone_counts_are_rebuilt_on_reopen()
+    {
+        var path = Path.Combine(_root, "tombstones");
+        var deleted = Encoding.UTF8.GetBytes("deleted");
+        var live = Encoding.UTF8.GetBytes("live");
+        var hash = 3UL << 50; // Both keys share a ring hash: the index asks the store for them.
+        using (var engine = new RocksDbEngine(path, FsyncMode.Always))
+        {
+            Assert.True(engine.Put(hash, deleted, new VersionedValue(new Core.Version(5, 1), null)));
+            Assert.True(engine.Put(hash, live, new VersionedValue(new Core.Version(5, 1), null)));
+            Assert.True(engine.Put(hash, live, new VersionedValue(new Core.Version(6, 1), [1])));
+            Assert.Equal(1, engine.TombstoneCount);
+        }
+        using var reopened = new RocksDbEngine(path, FsyncMode.Always);
+        Assert.Equal(1, reopened.TombstoneCount);
+        Assert.Equal(1, reopened.BucketTombstones(AntiEntropy.BucketOf(hash)));
+        Assert.True(reopened.RemoveIfVersion(hash, deleted, new Core.Version(5, 1)));
+        Assert.Equal(0, reopened.TombstoneCount);
+        Assert.Equal(0, reopened.BucketTombstones(AntiEntropy.BucketOf(hash)));
+    }
+
     [Theory]
     [InlineData(FsyncMode.Always)]
     [InlineData(FsyncMode.Batch)]

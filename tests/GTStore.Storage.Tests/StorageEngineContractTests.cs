@@ -429,15 +429,16 @@ public abstract class StorageEngineContractTests
     // ---- bucket digests (anti-entropy) ------------------------------------------------------------
 
     [Fact]
-    public void Bucket_digests_follow_puts_removals_and_drops()
+    public void Bucket_digests_and_tombstone_counts_follow_puts_removals_and_drops()
     {
         // IStorageEngine.BucketDigest: "the XOR of EntryDigest over the entries held in bucket, kept
-        // up to date by every put, removal and drop".
+        // up to date by every put, removal and drop"; BucketTombstones: how many of them are
+        // tombstones, "kept up to date like BucketDigest". Values overwrite tombstones and back.
         Gen.Select(GenEntries, GenEntries, GenRange).Sample((puts, more, range) =>
         {
             using var engine = CreateEngine();
-            if (engine.BucketDigest(0) is null)
-                return; // This engine keeps none: anti-entropy reads it instead.
+            if (engine.BucketDigest(0) is null || engine.BucketTombstones(0) is null)
+                return; // This engine keeps none: anti-entropy and purges read it instead.
             PutAll(engine, puts);
             foreach (var e in puts.Where((_, i) => i % 3 == 0))
             {
@@ -447,11 +448,19 @@ public abstract class StorageEngineContractTests
             engine.DropRange(range);
             PutAll(engine, more);
 
-            var expected = new ulong[AntiEntropy.Buckets];
+            var digests = new ulong[AntiEntropy.Buckets];
+            var tombstones = new int[AntiEntropy.Buckets];
             foreach (var e in ScanAll(engine, new HashRange(0, 0), int.MaxValue, int.MaxValue))
-                expected[AntiEntropy.BucketOf(e.Hash)] ^= AntiEntropy.EntryDigest(e);
+            {
+                digests[AntiEntropy.BucketOf(e.Hash)] ^= AntiEntropy.EntryDigest(e);
+                tombstones[AntiEntropy.BucketOf(e.Hash)] += e.Value.IsTombstone ? 1 : 0;
+            }
             for (var b = 0; b < AntiEntropy.Buckets; b++)
-                Assert.True(expected[b] == engine.BucketDigest(b), $"bucket {b}: digest {engine.BucketDigest(b):x16}, entries give {expected[b]:x16}");
+            {
+                Assert.True(digests[b] == engine.BucketDigest(b), $"bucket {b}: digest {engine.BucketDigest(b):x16}, entries give {digests[b]:x16}");
+                Assert.True(tombstones[b] == engine.BucketTombstones(b), $"bucket {b}: {engine.BucketTombstones(b)} tombstones counted, entries hold {tombstones[b]}");
+            }
+            Assert.Equal(tombstones.Sum(), engine.TombstoneCount);
         }, iter: PropertyIterations, threads: 1);
     }
 

@@ -114,7 +114,7 @@ public sealed partial class NodeMachine
             return;
         var entries = new List<StoredEntry>();
         var bytes = 0;
-        foreach (var e in ScanAll(range))
+        foreach (var e in TombstoneCandidates(range))
         {
             if (entries.Count >= Math.Min(Limits.PurgeBatchEntriesMax, room) || bytes >= Limits.TransferBatchBytesMax)
                 break;
@@ -135,6 +135,29 @@ public sealed partial class NodeMachine
         _purges[opId] = new PurgeRound(Current.Epoch, range, entries, peers, nowMs);
         foreach (var peer in peers)
             _out.Send(peer, new PurgeProposal(opId, Self, Current.Epoch, range, entries));
+    }
+
+    /// <summary>
+    /// The entries a purge round looks through for candidates: with an engine that counts
+    /// tombstones per bucket, only the buckets of the range that hold one (nothing at all when the
+    /// engine holds none, the common case under a write load); else the whole range.
+    /// </summary>
+    private IEnumerable<StoredEntry> TombstoneCandidates(HashRange range)
+    {
+        if (_store.TombstoneCount is not { } total)
+            return ScanAll(range);
+        return total == 0 ? [] : InBucketsWithTombstones(range);
+    }
+
+    private IEnumerable<StoredEntry> InBucketsWithTombstones(HashRange range)
+    {
+        foreach (var (bucket, part, _) in AntiEntropy.BucketParts(range))
+        {
+            if (_store.BucketTombstones(bucket) is not > 0)
+                continue;
+            foreach (var e in ScanAll(part))
+                yield return e;
+        }
     }
 
     /// <summary>The first replica of the range under this ring, if this node replicates it too.</summary>

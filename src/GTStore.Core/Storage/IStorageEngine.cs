@@ -41,6 +41,16 @@ public interface IStorageEngine : IDisposable
     ulong? BucketDigest(int bucket) => null;
 
     /// <summary>
+    /// How many of the entries held in <paramref name="bucket"/> are tombstones, kept up to date
+    /// like <see cref="BucketDigest"/>, so that a tombstone purge reads only the buckets that hold
+    /// some; null when the engine does not count them (a purge round then reads its whole range).
+    /// </summary>
+    int? BucketTombstones(int bucket) => null;
+
+    /// <summary>Tombstones held in all (the sum of <see cref="BucketTombstones"/>); null when not counted.</summary>
+    long? TombstoneCount => null;
+
+    /// <summary>
     /// Stores <paramref name="value"/> if it is newer than what is held; returns whether it was
     /// stored. Throws <see cref="StorageException"/> when the write cannot be made.
     /// </summary>
