@@ -18,7 +18,11 @@ public sealed class AntiEntropyTests
         Gen.ULong[ulong.MaxValue - 4, ulong.MaxValue],
         Gen.Select(Gen.ULong[0, AntiEntropy.Buckets - 1], Gen.Long[-2, 2], (b, d) => unchecked((b << Shift) + (ulong)d)));
 
-    private static readonly Gen<HashRange> GenRange = Gen.Select(GenHash, GenHash, (s, e) => new HashRange(s, e));
+    /// <summary>A range between two bucket boundaries, as a ring whose tokens end slot arcs has.</summary>
+    private static readonly Gen<HashRange> GenAlignedRange = Gen.Select(Gen.ULong[0, AntiEntropy.Buckets - 1], Gen.ULong[0, AntiEntropy.Buckets - 1],
+        (s, e) => new HashRange(unchecked((s << Shift) - 1), unchecked((e << Shift) - 1)));
+
+    private static readonly Gen<HashRange> GenRange = Gen.OneOf(Gen.Select(GenHash, GenHash, (s, e) => new HashRange(s, e)), GenAlignedRange);
 
     [Fact]
     public void Bucket_parts_cover_the_range_in_order_each_within_its_bucket()
@@ -64,6 +68,30 @@ public sealed class AntiEntropyTests
             var slice = AntiEntropy.SliceOf(range, hash);
             for (var s = 0; s < AntiEntropy.Leaves; s++)
                 Assert.Equal(s == slice, slices[s]?.Contains(hash) ?? false);
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void A_range_on_bucket_boundaries_is_sliced_on_them_and_summarised_without_reading()
+    {
+        Gen.Select(GenAlignedRange, GenHash.Array[0, 30]).Sample((range, hashes) =>
+        {
+            for (var s = 0; s < AntiEntropy.Leaves; s++)
+            {
+                if (AntiEntropy.SliceRange(range, s) is not { } slice)
+                    continue;
+                Assert.Equal(0UL, unchecked(slice.Start + 1) & ((1UL << Shift) - 1));
+                Assert.Equal(0UL, unchecked(slice.End + 1) & ((1UL << Shift) - 1));
+            }
+            var store = new FakeStore { KeepsBucketSummaries = true };
+            foreach (var h in hashes)
+                store.Put(h, [1], new VersionedValue(new Version(1, 1), [2]));
+            var summary = AntiEntropy.Summarise(store, range, out var read);
+            Assert.Equal(0, read);
+            var expected = new ulong[AntiEntropy.Leaves];
+            foreach (var h in hashes.Distinct().Where(range.Contains))
+                expected[AntiEntropy.SliceOf(range, h)] ^= AntiEntropy.EntryDigest([1], new Version(1, 1));
+            Assert.Equal(expected, summary);
         }, iter: 300);
     }
 }

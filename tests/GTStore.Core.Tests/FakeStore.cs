@@ -19,16 +19,27 @@ internal sealed class FakeStore : IStorageEngine
     /// <summary>Every entry a scan returned so far, by hash and key.</summary>
     public HashSet<(ulong Hash, string Key)> Scanned { get; } = [];
 
-    public ulong? BucketDigest(int bucket) => KeepsBucketSummaries
-        ? InBucket(bucket).Aggregate(0UL, (digest, e) => digest ^ AntiEntropy.EntryDigest(Convert.FromHexString(e.Key.Key), e.Value.Version))
-        : null;
+    public ulong? BucketDigest(int bucket) => KeepsBucketSummaries ? Buckets().GetValueOrDefault(bucket).Digest : null;
 
-    public int? BucketTombstones(int bucket) => KeepsBucketSummaries ? InBucket(bucket).Count(e => e.Value.IsTombstone) : null;
+    public int? BucketTombstones(int bucket) => KeepsBucketSummaries ? Buckets().GetValueOrDefault(bucket).Tombstones : null;
 
     public long? TombstoneCount => KeepsBucketSummaries ? _entries.Values.Count(v => v.IsTombstone) : null;
 
-    private IEnumerable<KeyValuePair<(ulong Hash, string Key), VersionedValue>> InBucket(int bucket) =>
-        _entries.Where(e => AntiEntropy.BucketOf(e.Key.Hash) == bucket);
+    private Dictionary<int, (ulong Digest, int Tombstones)>? _buckets;
+
+    /// <summary>The bucket summaries, worked out from the entries once after each change.</summary>
+    private Dictionary<int, (ulong Digest, int Tombstones)> Buckets()
+    {
+        if (_buckets is not null)
+            return _buckets;
+        _buckets = [];
+        foreach (var ((hash, key), value) in _entries)
+        {
+            var (digest, tombstones) = _buckets.GetValueOrDefault(AntiEntropy.BucketOf(hash));
+            _buckets[AntiEntropy.BucketOf(hash)] = (digest ^ AntiEntropy.EntryDigest(Convert.FromHexString(key), value.Version), tombstones + (value.IsTombstone ? 1 : 0));
+        }
+        return _buckets;
+    }
 
     public long Count => _entries.Count;
 
@@ -41,12 +52,14 @@ internal sealed class FakeStore : IStorageEngine
         if (_entries.TryGetValue(k, out var held) && held.Version >= value.Version)
             return false;
         _entries[k] = value;
+        _buckets = null;
         return true;
     }
 
     public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Version version)
     {
         var k = (hash, Convert.ToHexString(key));
+        _buckets = null;
         return _entries.TryGetValue(k, out var held) && held.Version == version && _entries.Remove(k);
     }
 
@@ -67,6 +80,7 @@ internal sealed class FakeStore : IStorageEngine
         var doomed = _entries.Keys.Where(k => range.Contains(k.Hash)).ToList();
         foreach (var k in doomed)
             _entries.Remove(k);
+        _buckets = null;
         return doomed.Count;
     }
 

@@ -24,21 +24,32 @@ public static class AntiEntropy
     /// <summary>Which slice of <paramref name="range"/> a hash falls in.</summary>
     public static int SliceOf(HashRange range, ulong hash)
     {
-        var offset = (UInt128)unchecked(hash - range.Start - 1);
-        return (int)(offset * Leaves / range.Width);
+        var unit = SliceUnitBits(range);
+        var offset = (UInt128)unchecked(hash - range.Start - 1) >> unit;
+        return (int)(offset * Leaves / (range.Width >> unit));
     }
 
     /// <summary>The hashes of one slice of <paramref name="range"/>; null when the range is too narrow to give it any.</summary>
     public static HashRange? SliceRange(HashRange range, int slice)
     {
-        // Offset o is in slice s when s * W <= o * Leaves < (s + 1) * W.
-        var width = range.Width;
-        var low = ((UInt128)(uint)slice * width + Leaves - 1) / Leaves;
-        var high = ((UInt128)(uint)(slice + 1) * width + Leaves - 1) / Leaves;
+        // Offset o (in units of 2^unit hashes) is in slice s when s * W <= o * Leaves < (s + 1) * W.
+        var unit = SliceUnitBits(range);
+        var width = range.Width >> unit;
+        var low = (((UInt128)(uint)slice * width + Leaves - 1) / Leaves) << unit;
+        var high = (((UInt128)(uint)(slice + 1) * width + Leaves - 1) / Leaves) << unit;
         if (low == high)
             return null;
         return new HashRange(unchecked(range.Start + (ulong)low), unchecked(range.Start + (ulong)high));
     }
+
+    /// <summary>
+    /// What slices are cut in: whole buckets when <paramref name="range"/> starts and ends on bucket
+    /// boundaries, as every range does once tokens end slot arcs (<see cref="TokenAllocator"/>), so
+    /// that no bucket straddles two slices and a summary takes every bucket from the engine's
+    /// digests without reading an entry; single hashes otherwise.
+    /// </summary>
+    private static int SliceUnitBits(HashRange range) =>
+        (unchecked(range.Start + 1) & BucketMask) == 0 && (range.Width & BucketMask) == 0 ? BucketShift : 0;
 
     /// <summary>The bucket a hash falls in: its top <see cref="BucketBits"/> bits.</summary>
     public static int BucketOf(ulong hash) => (int)(hash >> BucketShift);
