@@ -42,6 +42,9 @@ public sealed class RocksDbEngine : IStorageEngine
     /// <summary>Cache of uncompressed blocks (and filters) shared by reads; RocksDB's default is 32 MiB too.</summary>
     public const ulong BlockCacheBytes = 32 * 1024 * 1024;
 
+    /// <summary>Share of the write buffer given to the memtable's Bloom filter.</summary>
+    private const double MemtableBloomRatio = 0.1;
+
     /// <summary>
     /// Default budget of the value cache, which serves repeated reads of a key without searching
     /// RocksDB (as Cassandra's row cache does); about 200k 100-byte values. A put invalidates the
@@ -94,8 +97,12 @@ public sealed class RocksDbEngine : IStorageEngine
             .SetFilterPolicy(BloomFilterPolicy.Create(10, false))
             .SetWholeKeyFiltering(true)
             .SetBlockCache(Cache.CreateLru(BlockCacheBytes));
+        // The same for the memtable: a Bloom filter over its whole keys (a tenth of the write buffer,
+        // 1.6 MiB) lets a read of a key written before the last flush skip the skip-list search.
         var options = new DbOptions().SetCreateIfMissing(true).SetWriteBufferSize(WriteBufferBytes)
-            .SetBlockBasedTableFactory(table);
+            .SetBlockBasedTableFactory(table)
+            .SetMemtablePrefixBloomSizeRatio(MemtableBloomRatio);
+        Native.Instance.rocksdb_options_set_memtable_whole_key_filtering(options.Handle, 1);
         // Without fsync per batch, log writes stay in RocksDB's buffer until FlushWal: one
         // write(2) per batch of inputs, not per put; the host calls it before any acknowledgement.
         // With fsync always a put still writes at once, so that a full disk fails the put itself

@@ -53,6 +53,21 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
     }
 
     [Fact]
+    public void Reads_skip_memtables_and_tables_that_cannot_hold_the_key()
+    {
+        // Bloom filters over whole keys in the memtable and in every table: the options RocksDB
+        // records in the directory say what it runs with.
+        var path = Path.Combine(_root, "options");
+        using (var engine = new RocksDbEngine(path, FsyncMode.None))
+            engine.Put(1, [1], new VersionedValue(new Core.Version(1, 1), [1]));
+        var options = File.ReadAllText(Directory.GetFiles(path, "OPTIONS-*").Order(StringComparer.Ordinal).Last());
+        Assert.Contains("memtable_whole_key_filtering=true", options, StringComparison.Ordinal);
+        Assert.Matches(@"memtable_prefix_bloom_size_ratio=0\.10*\b", options);
+        Assert.Contains("whole_key_filtering=true", options, StringComparison.Ordinal);
+        Assert.Contains("filter_policy=bloomfilter", options, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tombstone_counts_are_rebuilt_on_reopen()
     {
         var path = Path.Combine(_root, "tombstones");
