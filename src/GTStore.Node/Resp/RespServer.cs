@@ -128,6 +128,12 @@ public sealed class RespServer : IAsyncDisposable
             }
 
             await Task.WhenAll(connections.Select(c => c.Completion)).ConfigureAwait(false);
+            // A closed connection leaves the set in its runner's finally, which may still be
+            // running now: once closed, none counts.
+            foreach (var connection in connections)
+            {
+                _connections.TryRemove(connection, out _);
+            }
         }
         finally
         {
