@@ -93,6 +93,11 @@ internal static class RespInfo
                 Field(text, "used_memory", GC.GetTotalMemory(forceFullCollection: false));
                 Field(text, "used_memory_rss", Environment.WorkingSet);
                 Field(text, "maxmemory", 0);
+                // The managed heap's traffic: bytes allocated since start and collections per generation.
+                Field(text, "gc_allocated_bytes", GC.GetTotalAllocatedBytes(precise: false));
+                Field(text, "gc_gen0_collections", GC.CollectionCount(0));
+                Field(text, "gc_gen1_collections", GC.CollectionCount(1));
+                Field(text, "gc_gen2_collections", GC.CollectionCount(2));
                 break;
             case "persistence":
                 text.Append("# Persistence\r\n");
