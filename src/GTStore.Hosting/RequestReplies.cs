@@ -46,7 +46,7 @@ public sealed class RequestReplies
     {
         try
         {
-            await connection.SendAsync(MessageCodec.TypeOf(reply), requestId, MessageCodec.Encode(reply)).ConfigureAwait(false);
+            await connection.SendAsync(requestId, reply).ConfigureAwait(false);
         }
         catch (ConnectionClosedException)
         {

@@ -5,6 +5,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using GTStore.Core;
+using GTStore.Core.Messages;
 using GTStore.Protocol;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -45,7 +46,18 @@ public sealed class FrameConnection : IAsyncDisposable
     private readonly NetworkStream _stream;
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
-    private readonly Channel<Frame> _sendQueue;
+    /// <summary>Largest encoding buffer the writer loop keeps between messages; a larger one is let go after use.</summary>
+    private const int EncodeBufferBytesKept = 64 * 1024;
+
+    /// <summary>
+    /// A frame waiting in the send queue: its payload already encoded, or a message that the
+    /// writer loop encodes when it writes the frame, into one buffer it reuses for every message.
+    /// </summary>
+    private readonly record struct Outgoing(ushort Type, ulong RequestId, ReadOnlyMemory<byte> Payload, Message? Message = null);
+
+    private readonly Channel<Outgoing> _sendQueue;
+    private ArrayBufferWriter<byte> _encoded = new(256);
+    private WireWriter _encoder;
     private readonly ConcurrentDictionary<ulong, TaskCompletionSource<Frame>> _pending = new();
     private readonly List<Frame> _inbound = [];
     private readonly FrameHandler? _onFrame;
@@ -70,7 +82,8 @@ public sealed class FrameConnection : IAsyncDisposable
         _stream = new NetworkStream(socket, ownsSocket: false);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: PipeBufferBytes, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: PipeBufferBytes, leaveOpen: true));
-        _sendQueue = Channel.CreateBounded<Frame>(new BoundedChannelOptions(Limits.ConnectionSendQueueFramesMax)
+        _encoder = new WireWriter(_encoded);
+        _sendQueue = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(Limits.ConnectionSendQueueFramesMax)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
@@ -142,15 +155,35 @@ public sealed class FrameConnection : IAsyncDisposable
     public ValueTask SendAsync(ushort type, ulong requestId, ReadOnlyMemory<byte> payload, CancellationToken ct = default)
     {
         FrameCodec.EncodedLength(payload.Length);
-        var frame = new Frame(type, requestId, payload);
+        var frame = new Outgoing(type, requestId, payload);
         return _sendQueue.Writer.TryWrite(frame) ? ValueTask.CompletedTask : EnqueueSlowAsync(frame, ct);
     }
+
+    /// <summary>
+    /// Queues <paramref name="message"/> as one frame (see <see cref="SendAsync(ushort, ulong, ReadOnlyMemory{byte}, CancellationToken)"/>).
+    /// The writer loop encodes it as it writes the frame, so no payload array is made for it: the
+    /// message must not change once queued. One whose encoding exceeds
+    /// <see cref="FrameCodec.PayloadBytesMax"/> is logged and dropped, and the connection goes on.
+    /// </summary>
+    /// <exception cref="ConnectionClosedException">The connection is closed; the message was not queued.</exception>
+    public ValueTask SendAsync(ulong requestId, Message message, CancellationToken ct = default)
+    {
+        var frame = new Outgoing(MessageCodec.TypeOf(message), requestId, default, message);
+        return _sendQueue.Writer.TryWrite(frame) ? ValueTask.CompletedTask : EnqueueSlowAsync(frame, ct);
+    }
+
+    /// <summary>
+    /// Queues <paramref name="message"/> as <see cref="SendAsync(ulong, Message, CancellationToken)"/>
+    /// does if the send queue has room at once; false if it is full or the connection is closed.
+    /// </summary>
+    public bool TrySend(ulong requestId, Message message) =>
+        _sendQueue.Writer.TryWrite(new Outgoing(MessageCodec.TypeOf(message), requestId, default, message));
 
     /// <summary>
     /// Sends a request under a fresh request id and waits for the frame that answers it.
     /// </summary>
     /// <param name="type">Frame type of the request.</param>
-    /// <param name="payload">Request body; not to be reused until sent (see <see cref="SendAsync"/>).</param>
+    /// <param name="payload">Request body; not to be reused until sent (see <see cref="SendAsync(ushort, ulong, ReadOnlyMemory{byte}, CancellationToken)"/>).</param>
     /// <param name="timeout">How long to wait, queueing included; <see cref="Timeout.InfiniteTimeSpan"/> waits forever.</param>
     /// <param name="ct">Cancels the wait.</param>
     /// <exception cref="TimeoutException">No response in time; a later response is dropped.</exception>
@@ -178,7 +211,7 @@ public sealed class FrameConnection : IAsyncDisposable
                 throw ClosedException();
             }
 
-            var request = new Frame(type, requestId, payload);
+            var request = new Outgoing(type, requestId, payload);
             if (!_sendQueue.Writer.TryWrite(request))
             {
                 await EnqueueWithinAsync(request, timeout, ct).ConfigureAwait(false);
@@ -254,7 +287,7 @@ public sealed class FrameConnection : IAsyncDisposable
     private static bool IsTransportFailure(Exception e) =>
         e is IOException or SocketException or ObjectDisposedException or OperationCanceledException;
 
-    private async ValueTask EnqueueSlowAsync(Frame frame, CancellationToken ct)
+    private async ValueTask EnqueueSlowAsync(Outgoing frame, CancellationToken ct)
     {
         // Each pass either queues the frame or waits for room; a false wait means the queue closed.
         while (await _sendQueue.Writer.WaitToWriteAsync(ct).ConfigureAwait(false))
@@ -268,7 +301,7 @@ public sealed class FrameConnection : IAsyncDisposable
         throw ClosedException();
     }
 
-    private async ValueTask EnqueueWithinAsync(Frame frame, TimeSpan timeout, CancellationToken ct)
+    private async ValueTask EnqueueWithinAsync(Outgoing frame, TimeSpan timeout, CancellationToken ct)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
         deadline.CancelAfter(timeout);
@@ -480,8 +513,7 @@ public sealed class FrameConnection : IAsyncDisposable
                 int batchBytes = 0;
                 while (batchBytes < FlushBytesMax && queue.TryRead(out var frame))
                 {
-                    FrameCodec.Write(_output, frame.Type, frame.RequestId, frame.Payload.Span);
-                    batchBytes += FrameCodec.EncodedLength(frame.Payload.Length);
+                    batchBytes += Write(frame);
                 }
 
                 await _output.FlushAsync().ConfigureAwait(false);
@@ -513,6 +545,32 @@ public sealed class FrameConnection : IAsyncDisposable
                 // The socket is gone; there is nothing left to flush to.
             }
         }
+    }
+
+    /// <summary>Writes one queued frame into the output buffer; returns the bytes it takes (0: dropped).</summary>
+    private int Write(in Outgoing frame)
+    {
+        var payload = frame.Payload.Span;
+        if (frame.Message is { } message)
+        {
+            if (_encoded.Capacity > EncodeBufferBytesKept)
+            {
+                _encoded = new ArrayBufferWriter<byte>(256);
+                _encoder = new WireWriter(_encoded);
+            }
+
+            _encoded.ResetWrittenCount();
+            MessageCodec.Encode(message, _encoder);
+            payload = _encoded.WrittenSpan;
+            if (payload.Length > FrameCodec.PayloadBytesMax)
+            {
+                Log.OversizeMessageDropped(_logger, RemoteDescription, message.GetType().Name, payload.Length, FrameCodec.PayloadBytesMax);
+                return 0;
+            }
+        }
+
+        FrameCodec.Write(_output, frame.Type, frame.RequestId, payload);
+        return FrameCodec.EncodedLength(payload.Length);
     }
 
     /// <summary>

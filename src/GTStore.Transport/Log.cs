@@ -34,4 +34,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 10, Level = LogLevel.Error, Message = "Connection {Remote} failed unexpectedly")]
     public static partial void UnexpectedFailure(ILogger logger, Exception exception, string remote);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "Connection {Remote} dropped a {Message} of {Bytes} bytes: a frame carries at most {Limit}")]
+    public static partial void OversizeMessageDropped(ILogger logger, string remote, string message, int bytes, int limit);
 }

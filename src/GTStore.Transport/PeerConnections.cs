@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
+using GTStore.Core.Messages;
 using GTStore.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -100,6 +102,32 @@ public sealed class PeerConnections : IAsyncDisposable
             connection = await GetAsync(address, ct).ConfigureAwait(false);
             await connection.SendAsync(type, 0, payload, ct).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Sends a one-way <paramref name="message"/> (request id 0) to <paramref name="address"/>, encoded as it is written.</summary>
+    /// <exception cref="ConnectionClosedException">The peer could not be reached.</exception>
+    public async Task SendAsync(string address, Message message, CancellationToken ct)
+    {
+        var connection = await GetAsync(address, ct).ConfigureAwait(false);
+        try
+        {
+            await connection.SendAsync(0, message, ct).ConfigureAwait(false);
+        }
+        catch (ConnectionClosedException)
+        {
+            // As above: nothing was queued, so one retry on a fresh connection cannot duplicate it.
+            connection = await GetAsync(address, ct).ConfigureAwait(false);
+            await connection.SendAsync(0, message, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The connection to <paramref name="address"/> if one is open now, without connecting or waiting.</summary>
+    public bool TryGetOpen(string address, [NotNullWhen(true)] out FrameConnection? connection)
+    {
+        connection = _connections.TryGetValue(address, out var attempt) && attempt.IsCompletedSuccessfully && !attempt.Result.IsClosed
+            ? attempt.Result
+            : null;
+        return connection is not null;
     }
 
     /// <summary>Sends a request to <paramref name="address"/> and waits for its response (see <see cref="FrameConnection.RequestAsync"/>).</summary>
