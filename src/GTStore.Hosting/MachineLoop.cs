@@ -18,7 +18,21 @@ public sealed class MachineLoop : IAsyncDisposable
     /// <summary>Most inputs applied before their effects are carried out.</summary>
     public const int BatchInputsMax = 256;
 
-    private readonly Channel<Action<long>> _inputs = Channel.CreateBounded<Action<long>>(
+    /// <summary>
+    /// One queued input: <c>Apply(now, State, Arg)</c>. A host posts a message with a delegate it
+    /// made once and the message as state, so posting allocates nothing of its own.
+    /// </summary>
+    private readonly record struct Input(Action<long, object?, long> Apply, object? State, long Arg);
+
+    private static readonly Action<long, object?, long> InvokeAction = static (now, action, _) => ((Action<long>)action!)(now);
+
+    private static readonly Action<long, object?, long> ApplyAll = static (now, inputs, _) =>
+    {
+        foreach (var input in (Input[])inputs!)
+            input.Apply(now, input.State, input.Arg);
+    };
+
+    private readonly Channel<Input> _inputs = Channel.CreateBounded<Input>(
         new BoundedChannelOptions(InputQueueMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait, AllowSynchronousContinuations = true });
     private readonly Action _afterStep;
     private readonly CancellationTokenSource _stop = new();
@@ -30,6 +44,7 @@ public sealed class MachineLoop : IAsyncDisposable
     public MachineLoop(Action<long> tick, Action afterStep, int tickIntervalMs = 20)
     {
         _afterStep = afterStep;
+        _postStaged = PostStaged;
         _run = Task.Run(RunAsync);
         _ticker = Task.Run(async () =>
         {
@@ -51,14 +66,24 @@ public sealed class MachineLoop : IAsyncDisposable
     /// <summary>Faults if an input threw: the machine's state can no longer be trusted.</summary>
     public Task Completion => _run;
 
-    private readonly List<Action<long>> _staged = [];
+    private readonly List<Input> _staged = [];
+    private readonly Action _postStaged;
 
     /// <summary>
     /// Queues <paramref name="input"/>. Inside a <see cref="DispatchBurst"/> (the frames of one
     /// read, the commands of one RESP read) inputs are staged and posted together when the burst
     /// ends, as one input: the loop applies them in one step and carries out their effects once.
     /// </summary>
-    public ValueTask PostAsync(Action<long> input)
+    public ValueTask PostAsync(Action<long> input) => PostAsync(new Input(InvokeAction, input, 0));
+
+    /// <summary>
+    /// Queues <c><paramref name="apply"/>(now, <paramref name="state"/>, <paramref name="arg"/>)</c>,
+    /// as <see cref="PostAsync(Action{long})"/> does: with a delegate made once, nothing is
+    /// allocated per input.
+    /// </summary>
+    public ValueTask PostAsync(Action<long, object?, long> apply, object? state, long arg = 0) => PostAsync(new Input(apply, state, arg));
+
+    private ValueTask PostAsync(Input input)
     {
         if (!DispatchBurst.Active)
             return _inputs.Writer.WriteAsync(input, _stop.Token);
@@ -69,13 +94,13 @@ public sealed class MachineLoop : IAsyncDisposable
             _staged.Add(input);
         }
         if (first)
-            DispatchBurst.AtEnd(PostStaged);
+            DispatchBurst.AtEnd(_postStaged);
         return ValueTask.CompletedTask;
     }
 
     private void PostStaged()
     {
-        Action<long>[] inputs;
+        Input[] inputs;
         lock (_staged)
         {
             inputs = [.. _staged];
@@ -83,11 +108,7 @@ public sealed class MachineLoop : IAsyncDisposable
         }
         if (inputs.Length == 0)
             return;
-        var write = _inputs.Writer.WriteAsync(inputs.Length == 1 ? inputs[0] : now =>
-        {
-            foreach (var input in inputs)
-                input(now);
-        }, _stop.Token);
+        var write = _inputs.Writer.WriteAsync(inputs.Length == 1 ? inputs[0] : new Input(ApplyAll, inputs, 0), _stop.Token);
         if (!write.IsCompletedSuccessfully)
             _ = write.AsTask(); // Queue full: the write completes when the loop catches up.
     }
@@ -105,7 +126,7 @@ public sealed class MachineLoop : IAsyncDisposable
                 var applied = 0;
                 while (applied < BatchInputsMax && reader.TryRead(out var input))
                 {
-                    input(NowMs());
+                    input.Apply(NowMs(), input.State, input.Arg);
                     applied++;
                 }
                 _afterStep();

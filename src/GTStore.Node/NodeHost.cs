@@ -48,11 +48,17 @@ public sealed partial class NodeHost : IAsyncDisposable
     private Resp.RespServer? _resp;
     private long _loggedEpoch = -1;
 
+    // The inputs posted per request or message, made once: (now, message, reply handle).
+    private readonly Action<long, object?, long> _onClientRequest;
+    private readonly Action<long, object?, long> _onMessage;
+
     private NodeHost(NodeOptions options, IStorageEngine engine, ILogger logger)
     {
         _options = options;
         _logger = logger;
         _machine = new NodeMachine(engine, _outbox, Environment.ProcessId);
+        _onClientRequest = (now, request, handle) => _machine.OnClientRequest(now, handle, (ClientRequest)request!);
+        _onMessage = (now, message, _) => _machine.OnMessage(now, (Message)message!);
         _connections = new PeerConnections(OnFrameAsync, logger: logger);
         _sender = new PeerSender(_connections, (peer, message) => Post((now, m) => m.OnUnreachable(now, peer, message)), logger);
     }
@@ -198,7 +204,7 @@ public sealed partial class NodeHost : IAsyncDisposable
             return Task.FromCanceled<ClientReply>(ct);
         var reply = new LocalReply<ClientReply>();
         var handle = _replies.RegisterLocal(reply);
-        var posted = _loop!.PostAsync(now => _machine.OnClientRequest(now, handle, request));
+        var posted = _loop!.PostAsync(_onClientRequest, request, handle);
         return posted.IsCompletedSuccessfully ? reply.Task : AfterPostAsync(posted, reply.Task);
     }
 
@@ -225,25 +231,18 @@ public sealed partial class NodeHost : IAsyncDisposable
             _ = loop.PostAsync(now => input(now, _machine)).AsTask();
     }
 
-    private async ValueTask OnFrameAsync(FrameConnection connection, Frame frame)
+    private ValueTask OnFrameAsync(FrameConnection connection, Frame frame)
     {
         var message = RequestReplies.Decode(connection, frame, _logger);
-        var loop = _loop!;
-        switch (message)
+        return message switch
         {
-            case ClientRequest request when frame.RequestId != 0:
-                var handle = _replies.Register(connection, frame.RequestId);
-                await loop.PostAsync(now => _machine.OnClientRequest(now, handle, request)).ConfigureAwait(false);
-                break;
-            case NodeStatsRequest when frame.RequestId != 0:
-                var statsHandle = _replies.Register(connection, frame.RequestId);
-                await loop.PostAsync(_ => _outbox.Reply(statsHandle, Stats())).ConfigureAwait(false);
-                break;
-            default:
-                await loop.PostAsync(now => _machine.OnMessage(now, message)).ConfigureAwait(false);
-                break;
-        }
+            ClientRequest request when frame.RequestId != 0 => _loop!.PostAsync(_onClientRequest, request, _replies.Register(connection, frame.RequestId)),
+            NodeStatsRequest when frame.RequestId != 0 => PostStatsReply(_replies.Register(connection, frame.RequestId)),
+            _ => _loop!.PostAsync(_onMessage, message),
+        };
     }
+
+    private ValueTask PostStatsReply(long handle) => _loop!.PostAsync(_ => _outbox.Reply(handle, Stats()));
 
     /// <summary>The effects of one loop batch, waiting for the fsync that covers its writes.</summary>
     private sealed record EffectBatch(List<(NodeId To, string? Address, Message Message)> Sends, List<(long Handle, Message Reply)> Replies);

@@ -18,6 +18,10 @@ public static class DispatchBurst
     [ThreadStatic]
     private static List<Action>? t_atEnd;
 
+    /// <summary>A list run and cleared, kept for the next burst instead of making one per burst.</summary>
+    [ThreadStatic]
+    private static List<Action>? t_spare;
+
     /// <summary>Whether this thread is inside a burst.</summary>
     public static bool Active => t_depth > 0;
 
@@ -30,9 +34,13 @@ public static class DispatchBurst
             return;
         while (t_atEnd is { Count: > 0 } pending)
         {
-            t_atEnd = null; // Deferred by the actions below: run in the next pass.
+            // Deferred by the actions below: run in the next pass, from the spare list.
+            t_atEnd = t_spare;
+            t_spare = null;
             foreach (var action in pending)
                 action();
+            pending.Clear();
+            t_spare = pending;
         }
     }
 

@@ -64,4 +64,35 @@ public sealed class MachineLoopTests
         // Disposing surfaces the fault too, so a host shutting down cannot miss it.
         await Assert.ThrowsAsync<InvalidOperationException>(() => loop.DisposeAsync().AsTask());
     }
+
+    [Fact]
+    public async Task Inputs_posted_with_state_are_applied_with_it_in_order_with_the_others_in_and_out_of_a_burst()
+    {
+        var applied = new List<string>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var loop = new MachineLoop(_ => { }, () => { }, tickIntervalMs: 3_600_000);
+        Action<long, object?, long> apply = (_, state, arg) => applied.Add($"{state}:{arg}");
+
+        await loop.PostAsync(apply, "a", 1);
+        await loop.PostAsync(_ => applied.Add("b"));
+        await Task.Run(async () =>
+        {
+            // Inside a burst the inputs are staged and posted together when it ends.
+            GTStore.Transport.DispatchBurst.Enter();
+            try
+            {
+                await loop.PostAsync(apply, "c", 3);
+                await loop.PostAsync(_ => applied.Add("d"));
+                await loop.PostAsync(apply, null, long.MaxValue);
+            }
+            finally
+            {
+                GTStore.Transport.DispatchBurst.Exit();
+            }
+        });
+        await loop.PostAsync(_ => done.TrySetResult());
+        await done.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(["a:1", "b", "c:3", "d", $":{long.MaxValue}"], applied);
+    }
 }
