@@ -57,7 +57,7 @@ public sealed class PeerSender : IAsyncDisposable
             // end of the line: a message put there now stays behind every earlier one.
             if (peer.Waiting == 0 && address is not null && _connections.TryGetOpen(address, out var connection) && connection.TrySend(0, message))
             {
-                _sentDirect++;
+                Interlocked.Increment(ref _sentDirect); // Peers lock apart: two may count at once.
                 return;
             }
             peer.Waiting++;

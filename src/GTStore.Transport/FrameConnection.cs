@@ -168,7 +168,7 @@ public sealed class FrameConnection : IAsyncDisposable
     /// <exception cref="ConnectionClosedException">The connection is closed; the message was not queued.</exception>
     public ValueTask SendAsync(ulong requestId, Message message, CancellationToken ct = default)
     {
-        var frame = new Outgoing(MessageCodec.TypeOf(message), requestId, default, message);
+        var frame = Queued(requestId, message);
         return _sendQueue.Writer.TryWrite(frame) ? ValueTask.CompletedTask : EnqueueSlowAsync(frame, ct);
     }
 
@@ -176,8 +176,9 @@ public sealed class FrameConnection : IAsyncDisposable
     /// Queues <paramref name="message"/> as <see cref="SendAsync(ulong, Message, CancellationToken)"/>
     /// does if the send queue has room at once; false if it is full or the connection is closed.
     /// </summary>
-    public bool TrySend(ulong requestId, Message message) =>
-        _sendQueue.Writer.TryWrite(new Outgoing(MessageCodec.TypeOf(message), requestId, default, message));
+    public bool TrySend(ulong requestId, Message message) => _sendQueue.Writer.TryWrite(Queued(requestId, message));
+
+    private static Outgoing Queued(ulong requestId, Message message) => new(MessageCodec.TypeOf(message), requestId, default, message);
 
     /// <summary>
     /// Sends a request under a fresh request id and waits for the frame that answers it.

@@ -88,36 +88,27 @@ public sealed class PeerConnections : IAsyncDisposable
 
     /// <summary>Sends a one-way message (request id 0) to <paramref name="address"/>.</summary>
     /// <exception cref="ConnectionClosedException">The peer could not be reached.</exception>
-    public async Task SendAsync(string address, ushort type, ReadOnlyMemory<byte> payload, CancellationToken ct)
+    public Task SendAsync(string address, ushort type, ReadOnlyMemory<byte> payload, CancellationToken ct) =>
+        SendOnceAsync(address, connection => connection.SendAsync(type, 0, payload, ct), ct);
+
+    /// <summary>Sends a one-way <paramref name="message"/> (request id 0) to <paramref name="address"/>, encoded as it is written.</summary>
+    /// <exception cref="ConnectionClosedException">The peer could not be reached.</exception>
+    public Task SendAsync(string address, Message message, CancellationToken ct) =>
+        SendOnceAsync(address, connection => connection.SendAsync(0, message, ct), ct);
+
+    private async Task SendOnceAsync(string address, Func<FrameConnection, ValueTask> send, CancellationToken ct)
     {
         var connection = await GetAsync(address, ct).ConfigureAwait(false);
         try
         {
-            await connection.SendAsync(type, 0, payload, ct).ConfigureAwait(false);
+            await send(connection).ConfigureAwait(false);
         }
         catch (ConnectionClosedException)
         {
             // The cached connection closed before the frame was queued (the peer restarted, say):
             // nothing was sent, so one retry on a fresh connection cannot duplicate the message.
             connection = await GetAsync(address, ct).ConfigureAwait(false);
-            await connection.SendAsync(type, 0, payload, ct).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Sends a one-way <paramref name="message"/> (request id 0) to <paramref name="address"/>, encoded as it is written.</summary>
-    /// <exception cref="ConnectionClosedException">The peer could not be reached.</exception>
-    public async Task SendAsync(string address, Message message, CancellationToken ct)
-    {
-        var connection = await GetAsync(address, ct).ConfigureAwait(false);
-        try
-        {
-            await connection.SendAsync(0, message, ct).ConfigureAwait(false);
-        }
-        catch (ConnectionClosedException)
-        {
-            // As above: nothing was queued, so one retry on a fresh connection cannot duplicate it.
-            connection = await GetAsync(address, ct).ConfigureAwait(false);
-            await connection.SendAsync(0, message, ct).ConfigureAwait(false);
+            await send(connection).ConfigureAwait(false);
         }
     }
 
