@@ -55,6 +55,8 @@ public sealed class PeerSenderTests
         Assert.Equal(0, sender.SentDirect);
         using (var connectWithin = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
             await connections.GetAsync(listener.Address, connectWithin.Token);
+        for (var i = 0; i < 20_000; i++)
+            SendNext(); // while the pump drains its backlog: a direct send now would overtake it
         // Until the pump has handed on its last queued message, sends still join the queue. Every
         // 500 sends wait for all of them to arrive, so the pump catches up and the queue
         // (PeerQueueMax) never fills.
