@@ -83,8 +83,10 @@ public static class Daemons
         await using (host)
         {
             await Task.WhenAny(terminated, host.Left, host.Faulted).ConfigureAwait(false);
+            // Requests in flight end within their timeout; hints and handovers (data this node did
+            // not stream while it was cut off) need their receivers: bounded all the same.
             if (host.Left.IsCompleted)
-                await host.DrainAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+                await host.DrainAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         }
         foreach (var r in registrations)
             r.Dispose();

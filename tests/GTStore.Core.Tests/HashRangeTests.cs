@@ -133,4 +133,65 @@ public sealed class HashRangeTests
             }
         }, iter: 2000);
     }
+
+    private static readonly Gen<HashRange> GenRange = Gen.Select(GenHash, GenHash, (s, e) => new HashRange(s, e));
+
+    /// <summary>Hashes where membership in any of the ranges can change: each start, just after it, each end, just after it.</summary>
+    private static IEnumerable<ulong> Edges(IEnumerable<HashRange> ranges) =>
+        ranges.SelectMany(r => new[] { r.Start, unchecked(r.Start + 1), r.End, unchecked(r.End + 1) }).Concat([0UL, ulong.MaxValue]);
+
+    [Fact]
+    public void Intersect_holds_exactly_the_hashes_in_both_ranges()
+    {
+        Gen.Select(GenRange, GenRange, GenHash).Sample((a, b, extra) =>
+        {
+            var parts = a.Intersect(b).ToList();
+            Assert.InRange(parts.Count, 0, 2);
+            foreach (var h in Edges([a, b]).Append(extra))
+            {
+                var inParts = parts.Count(p => p.Contains(h));
+                Assert.True(inParts <= 1, $"{a} ∩ {b}: {h:x16} lies in {inParts} parts");
+                Assert.True((a.Contains(h) && b.Contains(h)) == (inParts == 1), $"{a} ∩ {b} = [{string.Join(", ", parts)}]: wrong for {h:x16}");
+            }
+        }, iter: 5000);
+    }
+
+    [Fact]
+    public void A_range_intersected_with_itself_or_the_whole_ring_is_itself()
+    {
+        Gen.Select(GenRange, GenHash).Sample((r, at) =>
+        {
+            Assert.Equal([r], r.Intersect(r).ToList());
+            Assert.Equal([r], r.Intersect(new HashRange(at, at)).ToList());
+        }, iter: 2000);
+    }
+
+    [Fact]
+    public void A_range_is_covered_iff_every_hash_of_it_lies_in_one_of_the_arcs()
+    {
+        Gen.Select(GenRange, GenRange.Array[0, 4], GenHash).Sample((r, arcs, extra) =>
+        {
+            var covered = r.IsCoveredBy(arcs);
+            // Membership changes only at the edges, so they decide coverage.
+            var holes = Edges(arcs.Append(r)).Append(extra).Where(h => r.Contains(h) && !arcs.Any(a => a.Contains(h))).ToList();
+            Assert.True(covered == (holes.Count == 0), $"{r} by [{string.Join(", ", arcs)}]: covered {covered}, holes at [{string.Join(", ", holes.Select(h => h.ToString("x16")))}]");
+        }, iter: 5000);
+    }
+
+    [Fact]
+    public void A_range_split_into_pieces_is_covered_by_them_and_not_by_all_but_one()
+    {
+        Gen.Select(GenHash, Gen.ULong[1, 1UL << 40].Array[2, 5]).Sample((start, steps) =>
+        {
+            var bounds = new List<ulong> { start };
+            foreach (var step in steps)
+                bounds.Add(unchecked(bounds[^1] + step));
+            var pieces = bounds.Zip(bounds.Skip(1), (s, e) => new HashRange(s, e)).ToList();
+            var whole = new HashRange(bounds[0], bounds[^1]);
+            Assert.True(whole.IsCoveredBy(pieces));
+            Assert.True(whole.IsCoveredBy(Enumerable.Reverse(pieces)));
+            for (var skip = 0; skip < pieces.Count; skip++)
+                Assert.False(whole.IsCoveredBy(pieces.Where((_, i) => i != skip)), $"{whole} covered without {pieces[skip]}");
+        }, iter: 1000);
+    }
 }

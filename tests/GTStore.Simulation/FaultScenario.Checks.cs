@@ -128,7 +128,7 @@ public sealed partial class FaultScenario
             failures.Add($"{unanswered.Count} final reads failed on a healed cluster, e.g. {string.Join("; ", unanswered.Take(5))}");
         if (resurrected.Count > 0)
             failures.Add($"{resurrected.Count} deleted keys came back, e.g. {string.Join("; ", resurrected.Take(5))}");
-        var staleTombstones = StaleTombstones(int.MaxValue);
+        var staleTombstones = StaleTombstones(int.MaxValue, _convergenceJudgedAtMs < 0 ? null : _convergenceJudgedAtMs);
         if (staleTombstones.Count > 0)
             failures.Add($"{staleTombstones.Count} tombstones older than the grace were never purged, e.g. {string.Join("; ", staleTombstones.Take(5))}");
         if (lost.Count > 0)

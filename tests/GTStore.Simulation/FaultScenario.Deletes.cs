@@ -53,10 +53,11 @@ public sealed partial class FaultScenario
     }
 
     /// <summary>Tombstones older than the grace on running nodes (at most <paramref name="max"/>), each described.</summary>
-    public List<string> StaleTombstones(int max)
+    /// <param name="atMs">The time to judge by (default now): a tombstone is stale once it is older than the grace at that time.</param>
+    public List<string> StaleTombstones(int max, long? atMs = null)
     {
         var stale = new List<string>();
-        var olderThanMs = _sim.NowMs - _config.TombstoneGraceMs;
+        var olderThanMs = (atMs ?? _sim.NowMs) - _config.TombstoneGraceMs;
         foreach (var node in _sim.Nodes.Values.Where(n => n.Alive).OrderBy(n => n.Id))
         {
             foreach (var e in node.Disk.All())

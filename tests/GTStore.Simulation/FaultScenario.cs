@@ -198,12 +198,19 @@ public sealed partial class FaultScenario
                 break;
             }
         }
+        _convergenceJudgedAtMs = _sim.NowMs;
         _sim.Log(converged ? $"converged after {_sim.NowMs - start} ms" : $"not converged after {_options.ConvergeMaxMs} ms: {why}");
         ConvergedAfterMs = converged ? _sim.NowMs - start : -1;
         _notConverged = why;
     }
 
     public long ConvergedAfterMs { get; private set; }
+
+    /// <summary>
+    /// When convergence was last judged: the final check judges stale tombstones at that time, since
+    /// one that grew older than the grace during the final reads was not yet due for a purge.
+    /// </summary>
+    private long _convergenceJudgedAtMs = -1;
 
     public long HintsHeld() => _sim.Nodes.Values.Where(n => n.Alive).Sum(n => n.Machine.HintCount);
 

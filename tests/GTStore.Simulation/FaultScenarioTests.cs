@@ -13,7 +13,7 @@ public sealed class FaultScenarioTests(ITestOutputHelper output)
 {
     private static readonly int[] FixedSeeds = [1, 7, 42, 101, 2024, 31_337, 65_536, 999_983];
 
-    private static readonly int[] PermanentFailureSeeds = [3, 17, 256, 4_096];
+    private static readonly int[] PermanentFailureSeeds = [3, 17, 256, 4_096, 200_044, 1_295_958_975];
 
     public static TheoryData<int> Seeds() => SimSeeds.With(FixedSeeds);
 

@@ -25,14 +25,17 @@ public sealed partial class NodeMachine
 
     private static (long, long) RingState(Ring current, Ring? pending) => (current.Epoch, pending?.Epoch ?? 0);
 
-    private void OnRingUpdate(RingUpdate m)
+    private void OnRingUpdate(long nowMs, RingUpdate m)
     {
         if (RingState(m.Current, m.Pending).CompareTo(RingState(Current, Pending)) > 0)
         {
+            var old = Current;
             var epochChanged = m.Current.Epoch != Current.Epoch;
             Config = m.Config;
             Current = m.Current;
             Pending = m.Pending;
+            if (epochChanged && Self.IsNode)
+                PlanHandovers(nowMs, old);
             if (Pending is null)
                 _outgoing.Clear();
             if (Pending is null && epochChanged && Current.Contains(Self))
@@ -42,7 +45,6 @@ public sealed partial class NodeMachine
             _out.Send(NodeId.Manager, new RingAck(Self, Current.Epoch, Pending?.Epoch ?? 0));
     }
 
-    /// <summary>Once a ring is committed, data this node no longer replicates is removed.</summary>
     /// <summary>
     /// True until the first committed ring after this machine started: what the store then holds
     /// outside this node's ranges is what it kept as a stand-in before a crash (hints are written
@@ -50,6 +52,10 @@ public sealed partial class NodeMachine
     /// </summary>
     private bool _rehomeStraysOnce = true;
 
+    /// <summary>
+    /// Once a ring is committed, data this node no longer replicates is removed, except what a
+    /// handover still streams (it is dropped when the last handover is done).
+    /// </summary>
     private void DropUnownedRanges()
     {
         var rehome = _rehomeStraysOnce;
@@ -57,7 +63,7 @@ public sealed partial class NodeMachine
         List<ulong>? hinted = null; // Hashes of the keys this node holds hints for, computed once.
         foreach (var (range, replicas) in Current.Partitions(Config.ReplicationFactor))
         {
-            if (Array.IndexOf(replicas, Self) < 0)
+            if (Array.IndexOf(replicas, Self) < 0 && !IsHandingOver(range))
             {
                 try
                 {
@@ -167,12 +173,18 @@ public sealed partial class NodeMachine
 
     private void OnTransferBatchAck(long nowMs, TransferBatchAck m)
     {
-        if (!_outgoing.TryGetValue((m.TransferId, m.TaskIndex), out var t) || t.Done || m.Sequence != t.Sequence)
+        var handover = false;
+        if (!_outgoing.TryGetValue((m.TransferId, m.TaskIndex), out var t) && !(handover = _handovers.TryGetValue((m.TransferId, m.TaskIndex), out t)))
+            return;
+        if (t!.Done || m.Sequence != t.Sequence)
             return;
         if (t.Last)
         {
             t.Done = true;
-            _out.Send(NodeId.Manager, new TransferTaskDone(Self, t.TransferId, t.Index));
+            if (handover)
+                OnHandoverDone(t);
+            else
+                _out.Send(NodeId.Manager, new TransferTaskDone(Self, t.TransferId, t.Index));
             return;
         }
         t.BatchStart = t.Next;
@@ -183,7 +195,7 @@ public sealed partial class NodeMachine
     /// <summary>A batch whose ack did not come in time is sent again; merging by version makes that harmless.</summary>
     private void ResendTransfers(long nowMs)
     {
-        foreach (var t in _outgoing.Values)
+        foreach (var t in _outgoing.Values.Concat(_handovers.Values))
         {
             if (!t.Done && nowMs - t.SentAtMs >= Config.RequestTimeoutMs)
                 SendBatch(nowMs, t);

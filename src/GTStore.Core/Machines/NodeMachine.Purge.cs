@@ -46,11 +46,13 @@ public sealed partial class NodeMachine
 
     /// <summary>
     /// What this node reports in its heartbeat: a lower bound on the version timestamps of its
-    /// hints, or now when it holds none. Heartbeats are frequent and hints up to
+    /// hints, or now when it holds none (0 while a handover streams). Heartbeats are frequent and hints up to
     /// <see cref="HintsMax"/>, so the hints are scanned only every <see cref="HintFloorRescanMs"/>.
     /// </summary>
     private long HintFloor(long nowMs)
     {
+        if (_handovers.Count > 0)
+            return 0; // A handover can carry any version: nothing may be purged until it is done.
         if (_hintCount == 0)
         {
             _hintFloorLow = long.MaxValue;

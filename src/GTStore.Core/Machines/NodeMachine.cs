@@ -38,8 +38,8 @@ public sealed partial class NodeMachine
     /// <summary>The node handed off its data and left; it only finishes what is in flight.</summary>
     public bool HasLeft { get; private set; }
 
-    /// <summary>Nothing left to finish before a node that left may exit: no request in flight, no hint held.</summary>
-    public bool IsDrained => OperationsInFlight == 0 && HintCount == 0;
+    /// <summary>Nothing left to finish before a node that left may exit: no request in flight, no hint held, no handover streaming.</summary>
+    public bool IsDrained => OperationsInFlight == 0 && HintCount == 0 && HandoversInProgress == 0;
 
     /// <summary>The manager accepted this node and gave it its id.</summary>
     public void OnJoined(NodeId self, ClusterConfig config)
@@ -93,12 +93,9 @@ public sealed partial class NodeMachine
             case PurgeConfirm m: OnPurgeConfirm(nowMs, m); break;
             case PurgeCommit m: OnPurgeCommit(nowMs, m); break;
             case PurgeFloor m: OnPurgeFloor(nowMs, m); break;
-            case RingUpdate m: OnRingUpdate(m); break;
+            case RingUpdate m: OnRingUpdate(nowMs, m); break;
             case StartTransfers m: OnStartTransfers(nowMs, m); break;
-            case LeaveDone m when m.Node == Self:
-                HasLeft = true;
-                _out.Exit = true;
-                break;
+            case LeaveDone m when m.Node == Self: OnLeaveDone(nowMs); break;
             default: break; // Unknown or misrouted messages are dropped; the sender's timeout covers them.
         }
     }
