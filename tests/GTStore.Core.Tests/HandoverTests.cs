@@ -198,6 +198,23 @@ public sealed class HandoverTests
     }
 
     [Fact]
+    public void A_node_that_left_after_streaming_its_ranges_hands_nothing_over_and_may_exit_at_once()
+    {
+        var x = N(2);
+        var old = Grown(4, 3);
+        var next = TokenAllocator.Leave(old, x, old.Epoch + 1);
+        var key = KeyMovingOff(old, next, x);
+        var c = new Cluster(old, [1, 2, 3, 4]);
+        c.Nodes[x].Store.Put(KeyHash.Of(key), key, Newer);
+        c.Transfer(old, next);
+        c.ToAll(new RingUpdate(Config3, next, null));
+        c.Deliver(x, new LeaveDone(x));
+        Assert.Empty(c.Batches(x));
+        Assert.Equal(0, c[x].HandoversStarted);
+        Assert.True(c[x].IsDrained);
+    }
+
+    [Fact]
     public void A_node_removed_while_cut_off_hands_nothing_over()
     {
         // A removed node's copies may be far behind (it was gone past the failure timeout); the

@@ -35,22 +35,17 @@ public sealed partial class NodeMachine
     /// </summary>
     private void PlanHandovers(long nowMs, Ring old)
     {
-        if (!Current.Contains(Self) && !HasLeft)
-        {
-            // Left, or removed after a failure while it was only cut off: a removed node's copies
-            // are stale and never handed over (see OnReplicaWrite), so this waits for LeaveDone.
-            _ringBeforeLeaving ??= old;
-            return;
-        }
-        var unfinished = _handovers.Values.Select(h => h.Task.Range).Distinct().ToList();
+        var unfinished = _handovers.Values.Select(h => h.Task.Range)
+            .Concat(_dueOnLeave?.Select(d => d.Range) ?? []).Distinct().ToList();
         _handovers.Clear();
-        var id = HandoverIdFor(Current.Epoch);
+        _dueOnLeave = null;
+        var due = new List<(HashRange Range, NodeId Destination)>();
 
         var streamed = _outgoing.Values.Where(t => t.Done).ToLookup(t => t.Task.Destination, t => t.Task.Range);
         foreach (var owed in TransferPlanner.Plan(old, Current, Config.ReplicationFactor))
         {
             if (owed.Source == Self && !owed.Range.IsCoveredBy(streamed[owed.Destination]))
-                StartHandover(nowMs, id, owed.Range, owed.Destination);
+                due.Add((owed.Range, owed.Destination));
         }
 
         // Which replicas got an unfinished handover's data is not known: all of the new ones get it.
@@ -61,27 +56,40 @@ public sealed partial class NodeMachine
                 if (Array.IndexOf(replicas, Self) >= 0)
                     continue; // This node replicates that part again and keeps it.
                 foreach (var part in partition.Intersect(range))
-                {
-                    foreach (var replica in replicas)
-                        StartHandover(nowMs, id, part, replica);
-                }
+                    due.AddRange(replicas.Select(replica => (part, replica)));
             }
         }
+
+        if (!Current.Contains(Self) && !HasLeft)
+        {
+            // Left, or removed after a failure while it was only cut off: a removed node's copies
+            // are stale and never handed over (see OnReplicaWrite), so they wait for LeaveDone.
+            _dueOnLeave = due;
+            return;
+        }
+        StartHandovers(nowMs, due);
     }
 
-    /// <summary>The last ring with this node in it, kept from the commit that took it out until LeaveDone says it left.</summary>
-    private Ring? _ringBeforeLeaving;
+    /// <summary>Handovers due once LeaveDone says this node left (it is out of the committed ring, and may have been removed instead).</summary>
+    private List<(HashRange Range, NodeId Destination)>? _dueOnLeave;
 
     /// <summary>This node left: it hands over what it did not stream before it exits (the host drains handovers too).</summary>
     private void OnLeaveDone(long nowMs)
     {
         HasLeft = true;
         _out.Exit = true;
-        if (_ringBeforeLeaving is { } old)
+        if (_dueOnLeave is { } due)
         {
-            _ringBeforeLeaving = null;
-            PlanHandovers(nowMs, old);
+            _dueOnLeave = null;
+            StartHandovers(nowMs, due);
         }
+    }
+
+    private void StartHandovers(long nowMs, List<(HashRange Range, NodeId Destination)> due)
+    {
+        var id = HandoverIdFor(Current.Epoch);
+        foreach (var (range, destination) in due)
+            StartHandover(nowMs, id, range, destination);
     }
 
     private void StartHandover(long nowMs, long transferId, HashRange range, NodeId destination)
