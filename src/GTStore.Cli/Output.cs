@@ -30,6 +30,7 @@ public static class Output
                 ["keys"] = n.Stats?.KeyCount,
                 ["engine"] = n.Stats?.Engine,
                 ["hints"] = n.Stats?.Hints,
+                ["handovers"] = n.Stats?.Handovers,
                 ["tombstonesPurged"] = n.Stats?.TombstonesPurged,
                 ["requestsCoordinated"] = n.Stats?.RequestsCoordinated,
                 ["requestsForwarded"] = n.Stats?.RequestsForwarded,

@@ -131,6 +131,7 @@ public sealed class HandoverTests
         Assert.Contains(handovers, b => b.To == joiner && b.Batch.Entries.Any(e => e.Key.AsSpan().SequenceEqual(key)));
         Assert.Equal(Newer, c.Held(x, key)); // Kept until the handover is acknowledged...
         Assert.True(c[x].HandoversInProgress > 0);
+        Assert.Equal(c[x].HandoversInProgress, c[x].Stats().Handovers); // status --json and INFO gtstore show it.
         Assert.Equal(0, HeartbeatFloor(c, x)); // ...and no tombstone may be purged meanwhile.
 
         c.Pump();

@@ -36,7 +36,7 @@ internal sealed class MemoryBackend
     {
         Execute = ExecuteAsync,
         Cluster = ClusterView is { } view ? _ => Task.FromResult(view) : null,
-        Stats = _ => Task.FromResult(new NodeStatsReply(new NodeId(7), Environment.ProcessId, Count, 3, false, "memory")),
+        Stats = _ => Task.FromResult(new NodeStatsReply(new NodeId(7), Environment.ProcessId, Count, 3, false, "memory", Hints: 4, Handovers: 2)),
         KeyBytesMax = keyBytesMax,
         ValueBytesMax = valueBytesMax,
         NodeId = "7",

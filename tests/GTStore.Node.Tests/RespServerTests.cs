@@ -289,6 +289,7 @@ public sealed class RespServerTests
         Assert.Contains("role:master\r\n", info);
         Assert.Contains("# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n", info);
         Assert.Contains("node_id:7\r\n", info);
+        Assert.Contains("\r\nhints:4\r\nhandovers:2\r\n", info);
         var allocated = System.Text.RegularExpressions.Regex.Match(info, "\r\ngc_allocated_bytes:([0-9]+)\r\n");
         Assert.True(allocated.Success && long.Parse(allocated.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, info);
         Assert.Matches("\r\ngc_gen0_collections:[0-9]+\r\n", info);

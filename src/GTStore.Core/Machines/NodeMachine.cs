@@ -58,7 +58,7 @@ public sealed partial class NodeMachine
 
     public NodeStatsReply Stats() =>
         new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount, TombstonesPurged: TombstonesPurged,
-            RequestsCoordinated: RequestsCoordinated, RequestsForwarded: RequestsForwarded);
+            RequestsCoordinated: RequestsCoordinated, RequestsForwarded: RequestsForwarded, Handovers: HandoversInProgress);
 
     /// <summary>
     /// Each slot's replicas for Redis Cluster clients (CLUSTER SLOTS): the current ring's

@@ -126,6 +126,8 @@ internal static class RespInfo
                 Field(text, "ring_epoch", stats?.Epoch ?? 0);
                 Field(text, "in_transition", stats?.InTransition == true ? 1 : 0);
                 Field(text, "engine", stats?.Engine ?? "");
+                Field(text, "hints", stats?.Hints ?? 0);
+                Field(text, "handovers", stats?.Handovers ?? 0);
                 Field(text, "requests_coordinated", stats?.RequestsCoordinated ?? 0);
                 Field(text, "requests_forwarded", stats?.RequestsForwarded ?? 0);
                 Field(text, "key_bytes_max", server.Backend.KeyBytesMax);
