@@ -167,8 +167,11 @@ public sealed class Cluster(ClusterDirectory directory)
         var reply = await Admin.RequestAsync(file.ManagerAddress, new AdminLeave(member.Node), SettleTimeout).ConfigureAwait(false);
         if (reply is ErrorReply error)
             throw new CliException(error.Message, 1);
-        if (!await Processes.WaitExitAsync(member.Pid, TimeSpan.FromSeconds(30)).ConfigureAwait(false))
-            throw new CliException($"{member.Node} handed off its data but its process {member.Pid} did not exit", 1);
+        // The node drains for up to 30 s after it left (requests in flight, hints, handovers of
+        // what it did not stream while cut off); its exit comes after that.
+        var exitWait = TimeSpan.FromSeconds(40);
+        if (!await Processes.WaitExitAsync(member.Pid, exitWait).ConfigureAwait(false))
+            throw new CliException($"{member.Node} left the ring but its process {member.Pid} did not exit within {exitWait.TotalSeconds:0} s; see its log", 1);
         return member;
     }
 
