@@ -173,10 +173,9 @@ public sealed partial class NodeMachine
 
     private void OnTransferBatchAck(long nowMs, TransferBatchAck m)
     {
-        var handover = false;
-        if (!_outgoing.TryGetValue((m.TransferId, m.TaskIndex), out var t) && !(handover = _handovers.TryGetValue((m.TransferId, m.TaskIndex), out t)))
-            return;
-        if (t!.Done || m.Sequence != t.Sequence)
+        var key = (m.TransferId, m.TaskIndex);
+        var handover = !_outgoing.ContainsKey(key);
+        if (!(handover ? _handovers : _outgoing).TryGetValue(key, out var t) || t.Done || m.Sequence != t.Sequence)
             return;
         if (t.Last)
         {

@@ -46,8 +46,9 @@ public sealed partial class NodeMachine
 
     /// <summary>
     /// What this node reports in its heartbeat: a lower bound on the version timestamps of its
-    /// hints, or now when it holds none (0 while a handover streams). Heartbeats are frequent and hints up to
-    /// <see cref="HintsMax"/>, so the hints are scanned only every <see cref="HintFloorRescanMs"/>.
+    /// hints, or now when it holds none (0 while a handover streams). Heartbeats are frequent and
+    /// hints up to <see cref="HintsMax"/>, so the hints are scanned only every
+    /// <see cref="HintFloorRescanMs"/>.
     /// </summary>
     private long HintFloor(long nowMs)
     {
