@@ -1,3 +1,4 @@
+using CsCheck;
 using static GTStore.Core.Tests.TestRings;
 
 namespace GTStore.Core.Tests;
@@ -97,6 +98,45 @@ public sealed class QuorumTests
     {
         var q = new WriteQuorum([N(1)], null, 2);
         Assert.Equal(QuorumState.Reached, q.Ack(N(1)));
+    }
+
+    [Fact]
+    public void Write_quorum_state_follows_the_first_answer_of_each_node_in_each_ring()
+    {
+        // The reference: a node's first answer counts; the write needs min(W, replicas) acks in
+        // each ring, and is impossible once too many of a ring's replicas failed.
+        var genRing = Gen.Int[1, 6].Array[1, 3].Select(ids => ids.Distinct().Select(N).ToArray());
+        var genAnswers = Gen.Select(Gen.Int[1, 7], Gen.Bool).Array[0, 12];
+        Gen.Select(genRing, Gen.Bool, genRing, Gen.Int[1, 3], genAnswers).Sample((current, hasPending, pending, w, answers) =>
+        {
+            var q = new WriteQuorum(current, hasPending ? pending : null, w);
+            var first = new Dictionary<NodeId, bool>();
+            foreach (var (id, ok) in answers)
+            {
+                var node = N(id);
+                first.TryAdd(node, ok);
+                var state = ok ? q.Ack(node) : q.Fail(node);
+                Assert.Equal(Reference(current, hasPending ? pending : null, w, first), state);
+                Assert.True(q.HasAnswered(node));
+            }
+            Assert.Equal(first.Count(kv => kv.Value), q.AckCount);
+        }, iter: 3000);
+
+        static QuorumState Reference(NodeId[] current, NodeId[]? pending, int w, Dictionary<NodeId, bool> first)
+        {
+            QuorumState Ring(NodeId[] replicas)
+            {
+                var need = Math.Min(w, replicas.Length);
+                var acks = replicas.Count(r => first.TryGetValue(r, out var ok) && ok);
+                var failed = replicas.Count(r => first.TryGetValue(r, out var ok) && !ok);
+                return acks >= need ? QuorumState.Reached : replicas.Length - failed < need ? QuorumState.Impossible : QuorumState.Waiting;
+            }
+            var a = Ring(current);
+            var b = pending is null ? QuorumState.Reached : Ring(pending);
+            if (a == QuorumState.Impossible || b == QuorumState.Impossible)
+                return QuorumState.Impossible;
+            return a == QuorumState.Reached && b == QuorumState.Reached ? QuorumState.Reached : QuorumState.Waiting;
+        }
     }
 
     [Fact]

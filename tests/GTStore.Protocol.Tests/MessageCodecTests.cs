@@ -114,6 +114,16 @@ public sealed class MessageCodecTests
     }
 
     [Fact]
+    public void A_write_cut_inside_a_length_prefix_is_rejected_naming_the_length()
+    {
+        var write = new ReplicaWrite(5, new NodeId(2), [1, 2, 3], new VersionedValue(new Version(77, 3), [9, 9]));
+        var payload = MessageCodec.Encode(write);
+        var cut = payload[..^8]; // The stand-in id after the value (4 bytes), the value (2) and 2 of its length prefix.
+        var error = Assert.Throws<ProtocolException>(() => MessageCodec.Decode(MessageCodec.TypeOf(write), cut));
+        Assert.Equal("truncated message: value length needs 4 bytes, 2 left", error.Message);
+    }
+
+    [Fact]
     public void A_config_with_a_tombstone_grace_below_its_minimum_is_rejected_naming_the_flag()
     {
         var bad = new ClusterConfig { TombstoneGraceMs = 1_000 };

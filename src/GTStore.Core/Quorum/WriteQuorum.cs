@@ -13,8 +13,13 @@ public sealed class WriteQuorum
     private readonly NodeId[]? _pending;
     private readonly NodeId[] _targets;
     private readonly int _required;
-    private readonly HashSet<NodeId> _acked = [];
-    private readonly HashSet<NodeId> _failed = [];
+
+    private enum Answer : byte { None, Acked, Failed }
+
+    // One answer per target, found by a scan: a write has at most 2N targets, and a set per write
+    // (two, with their arrays) was most of what a write allocated in its quorum.
+    private readonly Answer[] _answers;
+    private Dictionary<NodeId, Answer>? _others; // Answers from nodes that are not targets (none expected).
 
     public WriteQuorum(NodeId[] current, NodeId[]? pending, int writeQuorum)
     {
@@ -22,28 +27,50 @@ public sealed class WriteQuorum
         _pending = pending;
         _required = writeQuorum;
         _targets = pending is null ? current : [.. current.Union(pending)];
+        _answers = new Answer[_targets.Length];
     }
+
+    private Answer AnswerOf(NodeId node)
+    {
+        var i = Array.IndexOf(_targets, node);
+        return i >= 0 ? _answers[i] : _others?.GetValueOrDefault(node) ?? Answer.None;
+    }
+
+    /// <summary>Records the first answer of <paramref name="node"/>: an ack never turns into a failure, nor a failure into an ack.</summary>
+    private void Record(NodeId node, Answer answer)
+    {
+        var i = Array.IndexOf(_targets, node);
+        if (i >= 0)
+        {
+            if (_answers[i] == Answer.None)
+                _answers[i] = answer;
+        }
+        else
+        {
+            (_others ??= []).TryAdd(node, answer);
+        }
+    }
+
+    private bool IsAcked(NodeId node) => AnswerOf(node) == Answer.Acked;
 
     /// <summary>Every node the write goes to: replicas of both rings, each once (shared: not to be modified).</summary>
     public IReadOnlyList<NodeId> Targets => _targets;
 
-    public int AckCount => _acked.Count;
+    public int AckCount => _answers.Count(a => a == Answer.Acked) + (_others?.Values.Count(a => a == Answer.Acked) ?? 0);
 
-    public bool HasAnswered(NodeId node) => _acked.Contains(node) || _failed.Contains(node);
+    public bool HasAnswered(NodeId node) => AnswerOf(node) != Answer.None;
 
     public int TargetCount => _targets.Length;
 
     public QuorumState Ack(NodeId node)
     {
-        if (!_failed.Contains(node))
-            _acked.Add(node);
+        Record(node, Answer.Acked);
         return State;
     }
 
     public QuorumState Fail(NodeId node)
     {
-        if (!_acked.Contains(node))
-            _failed.Add(node);
+        Record(node, Answer.Failed);
         return State;
     }
 
@@ -66,9 +93,10 @@ public sealed class WriteQuorum
         int acks = 0, failed = 0;
         foreach (var r in replicas)
         {
-            if (_acked.Contains(r))
+            var answer = AnswerOf(r);
+            if (answer == Answer.Acked)
                 acks++;
-            else if (_failed.Contains(r))
+            else if (answer == Answer.Failed)
                 failed++;
         }
         if (acks >= need)
@@ -79,9 +107,9 @@ public sealed class WriteQuorum
     /// <summary>The acknowledgements per ring, so a shortfall in either ring shows.</summary>
     public string Describe()
     {
-        var current = $"{_current.Count(_acked.Contains)} of {_current.Length} replicas acknowledged, write quorum {_required}";
+        var current = $"{_current.Count(IsAcked)} of {_current.Length} replicas acknowledged, write quorum {_required}";
         return _pending is null
             ? current
-            : $"{current}; during the ring change also {_pending.Count(_acked.Contains)} of {_pending.Length} replicas of the pending ring";
+            : $"{current}; during the ring change also {_pending.Count(IsAcked)} of {_pending.Length} replicas of the pending ring";
     }
 }

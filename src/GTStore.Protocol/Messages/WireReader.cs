@@ -33,13 +33,26 @@ public ref struct WireReader(ReadOnlySpan<byte> payload)
 
     public int I32(string what) => BinaryPrimitives.ReadInt32LittleEndian(Take(4, what));
 
+    /// <summary>
+    /// An int32 named <paramref name="what"/> followed by <paramref name="suffix"/>: the name is put
+    /// together only for an error, since a length or a count precedes every array on the hot path.
+    /// </summary>
+    private int I32(string what, string suffix)
+    {
+        if (_rest.Length < 4)
+            throw new ProtocolException($"truncated message: {what}{suffix} needs 4 bytes, {_rest.Length} left");
+        var value = BinaryPrimitives.ReadInt32LittleEndian(_rest);
+        _rest = _rest[4..];
+        return value;
+    }
+
     public long I64(string what) => BinaryPrimitives.ReadInt64LittleEndian(Take(8, what));
 
     public ulong U64(string what) => BinaryPrimitives.ReadUInt64LittleEndian(Take(8, what));
 
     public byte[] Bytes(string what)
     {
-        var length = I32(what + " length");
+        var length = I32(what, " length");
         if (length < 0)
             throw new ProtocolException($"{what} length must not be negative, got {length}");
         return Take(length, what).ToArray();
@@ -47,7 +60,7 @@ public ref struct WireReader(ReadOnlySpan<byte> payload)
 
     public byte[]? NullableBytes(string what)
     {
-        var length = I32(what + " length");
+        var length = I32(what, " length");
         if (length == -1)
             return null;
         if (length < 0)
@@ -62,7 +75,7 @@ public ref struct WireReader(ReadOnlySpan<byte> payload)
     /// <summary>A count of items that each take at least <paramref name="minItemBytes"/> bytes.</summary>
     public int Count(string what, int minItemBytes)
     {
-        var n = I32(what + " count");
+        var n = I32(what, " count");
         if (n < 0 || (long)n * minItemBytes > _rest.Length)
             throw new ProtocolException($"{what} count {n} does not fit in the {_rest.Length} bytes left");
         return n;
@@ -74,11 +87,13 @@ public ref struct WireReader(ReadOnlySpan<byte> payload)
             throw new ProtocolException($"{what} has {_rest.Length} unexpected trailing bytes");
     }
 
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     private static string Decode(byte[] bytes, string what)
     {
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+            return StrictUtf8.GetString(bytes);
         }
         catch (ArgumentException)
         {
