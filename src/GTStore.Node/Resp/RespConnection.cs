@@ -325,14 +325,34 @@ internal sealed partial class RespConnection
         return conflict;
     }
 
-    /// <summary>Writes every pending reply in request order, waiting for each in turn.</summary>
+    /// <summary>
+    /// Writes every pending reply in request order, waiting for each in turn. The waits are in this
+    /// method itself, not in one per reply: an async method allocates its state once, on its first
+    /// wait, so a pipeline of replies costs one allocation instead of one per reply.
+    /// </summary>
     private async ValueTask DrainAsync()
     {
         try
         {
             for (int i = 0; i < _pending.Count; i++)
             {
-                var reply = await CompleteAsync(_pending[i]).ConfigureAwait(false);
+                var pending = _pending[i];
+                RespReply reply;
+                try
+                {
+                    reply = pending.Kind switch
+                    {
+                        PendingKind.Get => GetReply(await UntilClosing(pending.Request!).ConfigureAwait(false)),
+                        PendingKind.Set => SetReply(await UntilClosing(pending.Request!).ConfigureAwait(false)),
+                        PendingKind.Deferred => await pending.Deferred!.ConfigureAwait(false),
+                        _ => pending.Reply,
+                    };
+                }
+                catch (Exception e) when (!_closing.IsCancellationRequested)
+                {
+                    RespLog.CommandFailed(_server.Logger, e, pending.Command, Id);
+                    reply = RespReply.Error("ERR internal error: " + e.Message);
+                }
                 reply.WriteTo(_output);
                 if (_output.UnflushedBytes > UnflushedBytesMax)
                 {
@@ -344,25 +364,6 @@ internal sealed partial class RespConnection
         {
             _pending.Clear();
             _inFlightKeys.Clear();
-        }
-    }
-
-    private async ValueTask<RespReply> CompleteAsync(Pending pending)
-    {
-        try
-        {
-            return pending.Kind switch
-            {
-                PendingKind.Get => GetReply(await UntilClosing(pending.Request!).ConfigureAwait(false)),
-                PendingKind.Set => SetReply(await UntilClosing(pending.Request!).ConfigureAwait(false)),
-                PendingKind.Deferred => await pending.Deferred!.ConfigureAwait(false),
-                _ => pending.Reply,
-            };
-        }
-        catch (Exception e) when (!_closing.IsCancellationRequested)
-        {
-            RespLog.CommandFailed(_server.Logger, e, pending.Command, Id);
-            return RespReply.Error("ERR internal error: " + e.Message);
         }
     }
 
