@@ -168,13 +168,37 @@ public sealed class RocksDbEngine : IStorageEngine
         return k;
     }
 
-    private static byte[] Encode(VersionedValue v)
+    /// <summary>Values up to this size are encoded into a buffer kept for the next one.</summary>
+    private const int EncodeBufferBytesKept = 64 * 1024;
+
+    private byte[] _encodeBuffer = new byte[256]; // Guarded by _index, as every write is.
+
+    /// <summary>
+    /// The stored form of <paramref name="v"/>, valid until the next call: RocksDB copies it into
+    /// its batch or memtable, so no array is made per write.
+    /// </summary>
+    private ReadOnlySpan<byte> Encode(VersionedValue v)
     {
-        var bytes = new byte[ValueHeaderBytes + (v.Value?.Length ?? 0)];
+        var length = ValueHeaderBytes + (v.Value?.Length ?? 0);
+        if (_encodeBuffer.Length < length)
+        {
+            var grown = new byte[Math.Max(length, 2 * _encodeBuffer.Length)];
+            if (grown.Length > EncodeBufferBytesKept)
+                grown = new byte[length]; // A large value: not kept past this write.
+            else
+                _encodeBuffer = grown;
+            return EncodeInto(grown, v);
+        }
+        return EncodeInto(_encodeBuffer, v);
+    }
+
+    private static Span<byte> EncodeInto(byte[] buffer, VersionedValue v)
+    {
+        var bytes = buffer.AsSpan(0, ValueHeaderBytes + (v.Value?.Length ?? 0));
         BinaryPrimitives.WriteInt64LittleEndian(bytes, v.Version.Timestamp);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(8), v.Version.Node);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes[8..], v.Version.Node);
         bytes[TombstoneByte] = v.IsTombstone ? (byte)1 : (byte)0;
-        v.Value?.CopyTo(bytes.AsSpan(ValueHeaderBytes));
+        v.Value?.CopyTo(bytes[ValueHeaderBytes..]);
         return bytes;
     }
 
@@ -273,7 +297,7 @@ public sealed class RocksDbEngine : IStorageEngine
         if (Staging && _stagingFailed is null)
         {
             if (value is { } put)
-                _staged.Put(k, Encode(put));
+                _staged.Put(k, Encode(put), null);
             else
                 _staged.Delete(k);
             _stagedValues[k] = value;
