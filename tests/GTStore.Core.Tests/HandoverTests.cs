@@ -79,32 +79,38 @@ public sealed class HandoverTests
             [.. Nodes[from].Out.Sends.Where(s => s.Message is TransferBatch).Select(s => (s.To, (TransferBatch)s.Message))];
     }
 
-    /// <summary>A key that <paramref name="leaving"/> replicates on <paramref name="old"/> and not on <paramref name="next"/>.</summary>
-    private static byte[] KeyMovingOff(Ring old, Ring next, NodeId leaving)
+    /// <summary>
+    /// Nodes <paramref name="ids"/> on <paramref name="old"/>, and a key that moves off
+    /// <paramref name="x"/> on <paramref name="next"/> (and, if given, off it on
+    /// <paramref name="later"/> too): <paramref name="x"/> holds the only copy of its newest
+    /// version, the key's other replicas an older one.
+    /// </summary>
+    private static (Cluster C, byte[] Key) WithKeyMovingOff(NodeId x, Ring old, Ring next, int[] ids, Ring? later = null)
     {
-        for (var i = 0; i < 100_000; i++)
-        {
-            var key = Encoding.UTF8.GetBytes($"k{i}");
-            var hash = KeyHash.Of(key);
-            if (old.IsReplica(leaving, hash, 3) && !next.IsReplica(leaving, hash, 3))
-                return key;
-        }
-        throw new InvalidOperationException("no key found");
+        var key = Enumerable.Range(0, 100_000).Select(i => Encoding.UTF8.GetBytes($"k{i}")).First(k =>
+            old.IsReplica(x, KeyHash.Of(k), 3) && !next.IsReplica(x, KeyHash.Of(k), 3) && later?.IsReplica(x, KeyHash.Of(k), 3) != true);
+        var c = new Cluster(old, ids);
+        foreach (var replica in old.PreferenceList(KeyHash.Of(key), 3))
+            c.Nodes[replica].Store.Put(KeyHash.Of(key), key, replica == x ? Newer : Older);
+        return (c, key);
     }
 
-    /// <summary>
-    /// Four nodes and a fifth joining: <paramref name="x"/> holds the only copy of the newest
-    /// version of a key that moves off it to the joiner; the other replicas hold an older one.
-    /// </summary>
+    /// <summary>Four nodes and a fifth joining, which takes a key from <paramref name="x"/> (see <see cref="WithKeyMovingOff"/>).</summary>
     private static (Cluster C, Ring Old, Ring Next, byte[] Key, NodeId Joiner) JoinTakingAKeyFrom(NodeId x)
     {
         var old = Grown(4, 3);
         var next = TokenAllocator.Join(old, N(5), "sim://5", 3, old.Epoch + 1);
-        var key = KeyMovingOff(old, next, x);
-        var c = new Cluster(old, [1, 2, 3, 4, 5]);
-        foreach (var replica in old.PreferenceList(KeyHash.Of(key), 3))
-            c.Nodes[replica].Store.Put(KeyHash.Of(key), key, replica == x ? Newer : Older);
+        var (c, key) = WithKeyMovingOff(x, old, next, [1, 2, 3, 4, 5]);
         return (c, old, next, key, N(5));
+    }
+
+    /// <summary>Four nodes, and <paramref name="x"/> leaving them with a key only it holds the newest version of.</summary>
+    private static (Cluster C, Ring Old, Ring Next, byte[] Key) LeaveOf(NodeId x)
+    {
+        var old = Grown(4, 3);
+        var next = TokenAllocator.Leave(old, x, old.Epoch + 1);
+        var (c, key) = WithKeyMovingOff(x, old, next, [1, 2, 3, 4]);
+        return (c, old, next, key);
     }
 
     private static long HeartbeatFloor(Cluster c, NodeId id)
@@ -177,12 +183,7 @@ public sealed class HandoverTests
     public void A_node_that_left_while_cut_off_hands_its_data_over_before_it_may_exit()
     {
         var x = N(2);
-        var old = Grown(4, 3);
-        var next = TokenAllocator.Leave(old, x, old.Epoch + 1);
-        var key = KeyMovingOff(old, next, x);
-        var c = new Cluster(old, [1, 2, 3, 4]);
-        foreach (var replica in old.PreferenceList(KeyHash.Of(key), 3))
-            c.Nodes[replica].Store.Put(KeyHash.Of(key), key, replica == x ? Newer : Older);
+        var (c, old, next, key) = LeaveOf(x);
         c.Transfer(old, next, unavailable: x);
 
         c.ToAll(new RingUpdate(Config3, next, null));
@@ -202,11 +203,7 @@ public sealed class HandoverTests
     public void A_node_that_left_after_streaming_its_ranges_hands_nothing_over_and_may_exit_at_once()
     {
         var x = N(2);
-        var old = Grown(4, 3);
-        var next = TokenAllocator.Leave(old, x, old.Epoch + 1);
-        var key = KeyMovingOff(old, next, x);
-        var c = new Cluster(old, [1, 2, 3, 4]);
-        c.Nodes[x].Store.Put(KeyHash.Of(key), key, Newer);
+        var (c, old, next, _) = LeaveOf(x);
         c.Transfer(old, next);
         c.ToAll(new RingUpdate(Config3, next, null));
         c.Deliver(x, new LeaveDone(x));
@@ -221,11 +218,7 @@ public sealed class HandoverTests
         // A removed node's copies may be far behind (it was gone past the failure timeout); the
         // cluster re-replicated without it, and a stale copy could bring back a purged delete.
         var x = N(2);
-        var old = Grown(4, 3);
-        var next = TokenAllocator.Leave(old, x, old.Epoch + 1);
-        var key = KeyMovingOff(old, next, x);
-        var c = new Cluster(old, [1, 2, 3, 4]);
-        c.Nodes[x].Store.Put(KeyHash.Of(key), key, Newer);
+        var (c, old, next, _) = LeaveOf(x);
         c.Transfer(old, next, unavailable: x);
         c.ToAll(new RingUpdate(Config3, next, null));
         c.NowMs += Config3.RequestTimeoutMs;
@@ -237,24 +230,29 @@ public sealed class HandoverTests
     [Fact]
     public void An_unfinished_handover_goes_to_the_replicas_of_the_next_committed_ring()
     {
+        // x's handover to the joiner is lost; a sixth node joins before it is resent. The key
+        // stays off x, so x must hand it to the key's replicas in the ring that joiner commits.
         var x = N(2);
-        var (c, old, next, key, joiner) = JoinTakingAKeyFrom(x);
+        var old = Grown(4, 3);
+        var next = TokenAllocator.Join(old, N(5), "sim://5", 3, old.Epoch + 1);
+        var after = TokenAllocator.Join(next, N(6), "sim://6", 3, next.Epoch + 1);
+        var (c, key) = WithKeyMovingOff(x, old, next, [1, 2, 3, 4, 5, 6], later: after);
         c.Transfer(old, next, unavailable: x);
         c.ToAll(new RingUpdate(Config3, next, null));
         var first = c.Batches(x).Select(b => b.Batch.TransferId).Distinct().Single();
         c.Pump(drop: (from, _, m) => from == x && m is TransferBatch); // The joiner never gets them.
 
-        // The joiner leaves again (it has only the older copy): x replicates the key once more
-        // and keeps it; whatever else it was handing over goes to the new ring's replicas.
-        var after = TokenAllocator.Leave(next, joiner, next.Epoch + 1);
         c.Transfer(next, after);
         c.ToAll(new RingUpdate(Config3, after, null));
-        Assert.Equal(Newer, c.Held(x, key));
         var retargeted = c.Batches(x).Where(b => b.Batch.TransferId != first).ToList();
+        Assert.Contains(retargeted, b => b.Batch.Entries.Any(e => e.Key.AsSpan().SequenceEqual(key)));
         Assert.All(retargeted, b => Assert.All(b.Batch.Entries, e =>
             Assert.True(after.IsReplica(b.To, e.Hash, 3), $"{b.To} got {Encoding.UTF8.GetString(e.Key)}, which it does not replicate")));
+        Assert.Equal(Newer, c.Held(x, key)); // Kept until the handover is acknowledged.
+
         c.Pump();
         Assert.Equal(0, c[x].HandoversInProgress);
-        Assert.Equal(Newer, c.Held(x, key));
+        Assert.All(after.PreferenceList(KeyHash.Of(key), 3), r => Assert.Equal(Newer, c.Held(r, key)));
+        Assert.Null(c.Held(x, key));
     }
 }
