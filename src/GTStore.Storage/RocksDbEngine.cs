@@ -180,15 +180,10 @@ public sealed class RocksDbEngine : IStorageEngine
     private ReadOnlySpan<byte> Encode(VersionedValue v)
     {
         var length = ValueHeaderBytes + (v.Value?.Length ?? 0);
-        if (_encodeBuffer.Length < length)
-        {
-            var grown = new byte[Math.Max(length, 2 * _encodeBuffer.Length)];
-            if (grown.Length > EncodeBufferBytesKept)
-                grown = new byte[length]; // A large value: not kept past this write.
-            else
-                _encodeBuffer = grown;
-            return EncodeInto(grown, v);
-        }
+        if (length > EncodeBufferBytesKept)
+            return EncodeInto(new byte[length], v); // A large value: its buffer is not kept.
+        if (length > _encodeBuffer.Length)
+            _encodeBuffer = new byte[Math.Min(EncodeBufferBytesKept, Math.Max(length, 2 * _encodeBuffer.Length))];
         return EncodeInto(_encodeBuffer, v);
     }
 

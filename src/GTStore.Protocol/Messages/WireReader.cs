@@ -13,10 +13,12 @@ public ref struct WireReader(ReadOnlySpan<byte> payload)
 
     public readonly int Remaining => _rest.Length;
 
-    private ReadOnlySpan<byte> Take(int count, string what)
+    /// <param name="suffix">Appended to <paramref name="what"/> in an error only, so that a length or
+    /// a count, which precedes every array on the hot path, is read without building its name.</param>
+    private ReadOnlySpan<byte> Take(int count, string what, string suffix = "")
     {
         if (count < 0 || count > _rest.Length)
-            throw new ProtocolException($"truncated message: {what} needs {count} bytes, {_rest.Length} left");
+            throw new ProtocolException($"truncated message: {what}{suffix} needs {count} bytes, {_rest.Length} left");
         var s = _rest[..count];
         _rest = _rest[count..];
         return s;
@@ -33,18 +35,7 @@ public ref struct WireReader(ReadOnlySpan<byte> payload)
 
     public int I32(string what) => BinaryPrimitives.ReadInt32LittleEndian(Take(4, what));
 
-    /// <summary>
-    /// An int32 named <paramref name="what"/> followed by <paramref name="suffix"/>: the name is put
-    /// together only for an error, since a length or a count precedes every array on the hot path.
-    /// </summary>
-    private int I32(string what, string suffix)
-    {
-        if (_rest.Length < 4)
-            throw new ProtocolException($"truncated message: {what}{suffix} needs 4 bytes, {_rest.Length} left");
-        var value = BinaryPrimitives.ReadInt32LittleEndian(_rest);
-        _rest = _rest[4..];
-        return value;
-    }
+    private int I32(string what, string suffix) => BinaryPrimitives.ReadInt32LittleEndian(Take(4, what, suffix));
 
     public long I64(string what) => BinaryPrimitives.ReadInt64LittleEndian(Take(8, what));
 
