@@ -15,6 +15,9 @@
 # redis-benchmark times a multi-threaded run in steps of about 250 ms, so runs must be long:
 # the defaults give runs of several seconds each.
 #
+# Every line is first run once, unmeasured, on every target (WARMUP_REQUESTS, default N_P1; 4x at
+# -P 16): see the warm-up below.
+#
 #   bench/compare-redis.sh               # ROUNDS=3, N_P1=200000, N_P16=1000000
 #   ROUNDS=5 GTSTORE_START_ARGS="--fsync always" bench/compare-redis.sh
 #   TESTS=get PIPELINES=1 ROUNDS=1 bench/compare-redis.sh
@@ -96,6 +99,24 @@ run() { # target port test pipeline requests
 declare -A samples cpus
 targets=(gtstore cluster single)
 declare -A ports=([gtstore]=$gt_port [cluster]=$cluster_base [single]=$single_port)
+
+# Warm-up, not measured: every target runs every line once first. A GTStore node is a .NET
+# process whose hot code is compiled, profiled and recompiled (tiered compilation with dynamic
+# PGO) in its first seconds of load; measured cold, the first round spent up to 4x the CPU per
+# request of later ones. The Redis servers get the same pass (their hash tables and
+# allocator fill up too). WARMUP_REQUESTS=0 skips it.
+warmup="${WARMUP_REQUESTS:-$n_p1}"
+if [ "$warmup" -gt 0 ]; then
+  for test in ${TESTS:-set get}; do
+    for p in ${PIPELINES:-1 16}; do
+      w=$warmup; [ "$p" = 16 ] && w=$((warmup * 4))
+      for t in "${targets[@]}"; do
+        read -r rps cpu < <(run "$t" "${ports[$t]}" "$test" "$p" "$w")
+        echo "warm-up: $t ${test^^} -P $p: $rps ops/s, servers' CPU $cpu us/request (not counted)"
+      done
+    done
+  done
+fi
 for round in $(seq 1 "$rounds"); do
   for test in ${TESTS:-set get}; do
     for p in ${PIPELINES:-1 16}; do
@@ -128,5 +149,5 @@ median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} E
   done
   echo
   echo "CPU µs/request: user + system time of the servers (GTStore's 7 nodes, the Redis Cluster's 6 servers) over the run, divided by its requests; the client's is not counted."
-  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds; GTStore: 7 nodes N=3 R=2 W=2 $gt_args, --cluster ${GTSTORE_CLUSTER:-yes}; Redis: appendonly no, no snapshots; $(date -u +%F) on $(nproc) cores"
+  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds after an unmeasured warm-up of every line ($warmup requests at -P 1, 4x that at -P 16); GTStore: 7 nodes N=3 R=2 W=2 $gt_args, --cluster ${GTSTORE_CLUSTER:-yes}; Redis: appendonly no, no snapshots; $(date -u +%F) on $(nproc) cores"
 } | tee "$out/compare-redis.md"

@@ -243,6 +243,50 @@ public sealed class QuorumTests
     }
 
     [Fact]
+    public void Read_quorum_follows_a_model_of_each_replica_s_last_answer()
+    {
+        // The reference: a map from replica to its last answer (a failure only for a replica that
+        // never answered, an answer only for one that never failed), from which state, latest
+        // version, staleness and counts follow. Versions come from a small range, so ties and
+        // replacements happen; a value may be missing (not found) or a tombstone.
+        var genRing = Gen.Int[1, 6].Array[1, 4].Select(ids => ids.Distinct().Select(N).ToArray());
+        var genValue = Gen.Select(Gen.Int[0, 3], Gen.Int[1, 3], Gen.Int[0, 2]).Select<int, int, int, VersionedValue?>((ts, node, kind) =>
+            kind == 0 ? null : new VersionedValue(new Version(ts, node), kind == 1 ? null : [(byte)(ts * 4 + node)]));
+        var genOps = Gen.Select(Gen.Int[1, 7], Gen.Bool, genValue).Array[0, 12];
+        Gen.Select(genRing, Gen.Int[1, 4], genOps).Sample((replicas, r, ops) =>
+        {
+            var q = new ReadQuorum(replicas, r);
+            var answers = new Dictionary<NodeId, VersionedValue?>();
+            var failed = new HashSet<NodeId>();
+            foreach (var (id, fail, value) in ops)
+            {
+                var node = N(id);
+                var isReplica = replicas.Contains(node);
+                var state = fail ? q.Fail(node) : q.Answer(node, value);
+                if (isReplica && fail && !answers.ContainsKey(node))
+                    failed.Add(node);
+                if (isReplica && !fail && !failed.Contains(node))
+                    answers[node] = value;
+
+                var required = Math.Min(r, replicas.Length);
+                var all = answers.Count + failed.Count >= replicas.Length;
+                var held = answers.Values.Where(v => v is not null).Select(v => v!.Value).ToList();
+                var expected = answers.Count >= required && (held.Count > 0 || all) ? QuorumState.Reached
+                    : replicas.Length - failed.Count < required ? QuorumState.Impossible
+                    : QuorumState.Waiting;
+                Assert.Equal(expected, state);
+                Assert.Equal(all, q.AllAnswered);
+                Assert.Equal(answers.ContainsKey(node) || failed.Contains(node), q.HasAnswered(node));
+                var latest = held.Count == 0 ? (Version?)null : held.Max(v => v.Version);
+                Assert.Equal(latest, q.Latest()?.Version);
+                var stale = latest is { } l ? answers.Where(kv => kv.Value is not { } v || v.Version < l).Select(kv => kv.Key).Order().ToArray() : [];
+                Assert.Equal(stale, q.Stale().Order().ToArray());
+                Assert.Equal($"{answers.Count} of {replicas.Length} replicas answered, read quorum {required}", q.Describe());
+            }
+        }, iter: 3000);
+    }
+
+    [Fact]
     public void Read_quorum_describe_names_answers_replicas_and_R()
     {
         var q = new ReadQuorum([N(1), N(2), N(3)], 2);

@@ -6,7 +6,7 @@ namespace GTStore.Core;
 // ones that fail or stay silent, the latest version answered, stale replicas repaired.
 public sealed partial class NodeMachine
 {
-    private sealed class ReadOp(ReplyTarget target, byte[] key, ulong hash, ReadQuorum quorum, long nowMs, long deadlineMs, long sloppyAfterMs)
+    private sealed class ReadOp(ReplyTarget target, byte[] key, ulong hash, ReadQuorum quorum, NodeId[] order, long nowMs, long deadlineMs, long sloppyAfterMs)
         : SloppyOp(target, key, hash, quorum.Replicas, nowMs, deadlineMs, sloppyAfterMs)
     {
         public ReadQuorum Quorum { get; } = quorum;
@@ -15,11 +15,31 @@ public sealed partial class NodeMachine
         /// <summary>This node's own copy, once read: other replicas are then asked for their version only.</summary>
         public (bool Read, VersionedValue? Value) Own { get; set; }
 
-        /// <summary>Replicas asked so far: R at first, more only when one fails or stays silent.</summary>
-        public List<NodeId> Asked { get; } = new(quorum.Replicas.Count);
+        // Replicas asked so far (R at first, more only when one fails or stays silent), and the
+        // spares: the rest of the asking order, taken from the front. Each replica is asked at
+        // most once, so the order's length bounds both; a list and a queue per read were half of
+        // what a read allocated besides its messages.
+        private readonly NodeId[] _asked = new NodeId[order.Length];
+        private int _askedCount;
+        private int _nextSpare = Math.Min(quorum.Required, order.Length);
+
+        public ReadOnlySpan<NodeId> Asked => _asked.AsSpan(0, _askedCount);
+
+        public void MarkAsked(NodeId replica) => _asked[_askedCount++] = replica;
 
         /// <summary>Replicas not asked yet, in the order they would be.</summary>
-        public Queue<NodeId> Spares { get; } = new();
+        public int SpareCount => order.Length - _nextSpare;
+
+        public bool TryTakeSpare(out NodeId spare)
+        {
+            if (_nextSpare >= order.Length)
+            {
+                spare = default;
+                return false;
+            }
+            spare = order[_nextSpare++];
+            return true;
+        }
 
         private HashSet<NodeId>? _covered;
 
@@ -39,7 +59,7 @@ public sealed partial class NodeMachine
             }
         }
 
-        public override IEnumerable<NodeId> Waiting => Asked.Where(r => !Quorum.HasAnswered(r));
+        public override IEnumerable<NodeId> Waiting => _asked.Take(_askedCount).Where(r => !Quorum.HasAnswered(r));
     }
 
     /// <summary>
@@ -55,12 +75,10 @@ public sealed partial class NodeMachine
         var replicas = Current.PreferenceList(hash, Config.ReplicationFactor);
         var quorum = new ReadQuorum(replicas, Config.ReadQuorum);
         var opId = NextOpId();
-        var op = new ReadOp(target, key, hash, quorum, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
-        _reads[opId] = op;
         var order = AskingOrder(replicas, opId, nowMs);
-        for (var i = Config.ReadQuorum; i < order.Length; i++)
-            op.Spares.Enqueue(order[i]);
-        for (var i = 0; i < Math.Min(Config.ReadQuorum, order.Length); i++)
+        var op = new ReadOp(target, key, hash, quorum, order, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
+        _reads[opId] = op;
+        for (var i = 0; i < Math.Min(quorum.Required, order.Length); i++)
             AskReplica(nowMs, opId, op, order[i]);
         AdvanceRead(nowMs, opId, op);
     }
@@ -86,7 +104,7 @@ public sealed partial class NodeMachine
 
     private void AskReplica(long nowMs, long opId, ReadOp op, NodeId replica)
     {
-        op.Asked.Add(replica);
+        op.MarkAsked(replica);
         if (replica == Self)
         {
             op.Own = (true, _store.Get(op.Hash, op.Key));
@@ -129,9 +147,9 @@ public sealed partial class NodeMachine
     /// </summary>
     private void ReplaceReadReplica(long nowMs, long opId, ReadOp op, NodeId replica, bool spareFirst = true)
     {
-        if (spareFirst && op.Spares.Count > 0 && op.Covered.Add(replica))
+        if (spareFirst && op.SpareCount > 0 && op.Covered.Add(replica) && op.TryTakeSpare(out var spare))
         {
-            AskReplica(nowMs, opId, op, op.Spares.Dequeue());
+            AskReplica(nowMs, opId, op, spare);
             return;
         }
         if (!TryClaimStandIn(op, replica, nowMs, out var standIn))
@@ -167,8 +185,8 @@ public sealed partial class NodeMachine
         else if (replica == m.From && m.Error?.Contains("not a replica", StringComparison.Ordinal) == true)
         {
             op.Quorum.Fail(replica); // Rings disagree: a stand-in would not help, a spare replica may.
-            if (op.Spares.Count > 0 && op.Covered.Add(replica))
-                AskReplica(nowMs, m.OpId, op, op.Spares.Dequeue());
+            if (op.SpareCount > 0 && op.Covered.Add(replica) && op.TryTakeSpare(out var spare))
+                AskReplica(nowMs, m.OpId, op, spare);
         }
         else
         {
@@ -182,7 +200,7 @@ public sealed partial class NodeMachine
     {
         // Every asked replica answered and the quorum still waits (they all said "not found"):
         // the next replica may hold what a sloppy write left on it.
-        while (op.Quorum.State == QuorumState.Waiting && op.AllAskedAnswered && op.Spares.TryDequeue(out var spare))
+        while (op.Quorum.State == QuorumState.Waiting && op.AllAskedAnswered && op.TryTakeSpare(out var spare))
             AskReplica(nowMs, opId, op, spare);
         if (!op.Replied)
         {

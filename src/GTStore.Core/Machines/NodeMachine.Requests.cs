@@ -346,7 +346,7 @@ public sealed partial class NodeMachine
                 Suspect(replica, nowMs);
                 ReplaceReadReplica(nowMs, opId, op, replica, spareFirst: false);
             }
-            while (op.Spares.TryDequeue(out var spare))
+            while (op.TryTakeSpare(out var spare))
                 AskReplica(nowMs, opId, op, spare);
             AdvanceRead(nowMs, opId, op);
         }

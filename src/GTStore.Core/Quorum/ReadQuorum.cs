@@ -10,47 +10,75 @@ namespace GTStore.Core;
 /// </summary>
 public sealed class ReadQuorum
 {
+    private enum Reply : byte { None, Held, Failed }
+
     private readonly NodeId[] _replicas;
     private readonly int _required;
-    private readonly Dictionary<NodeId, VersionedValue?> _answers = [];
-    private readonly HashSet<NodeId> _failed = [];
+
+    // One answer per replica, found by a scan (a read has N replicas): a dictionary and a set per
+    // read were most of what a read allocated in its quorum. A replica's later answer replaces
+    // its earlier one (a version-only answer, then the whole copy); a failure is kept only by a
+    // replica that never answered.
+    private readonly Reply[] _state;
+    private readonly VersionedValue?[] _values;
+    private int _answered;
+    private int _failed;
 
     public ReadQuorum(NodeId[] replicas, int readQuorum)
     {
         _replicas = replicas;
         _required = Math.Min(readQuorum, replicas.Length);
+        _state = new Reply[replicas.Length];
+        _values = new VersionedValue?[replicas.Length];
     }
 
     public IReadOnlyList<NodeId> Replicas => _replicas;
 
-    public bool HasAnswered(NodeId node) => _answers.ContainsKey(node) || _failed.Contains(node);
+    /// <summary>Answers needed: R, or every replica when there are fewer than R.</summary>
+    public int Required => _required;
 
-    public bool AllAnswered => _answers.Count + _failed.Count >= _replicas.Length;
+    public bool HasAnswered(NodeId node)
+    {
+        var i = Array.IndexOf(_replicas, node);
+        return i >= 0 && _state[i] != Reply.None;
+    }
+
+    public bool AllAnswered => _answered + _failed >= _replicas.Length;
 
     public QuorumState Answer(NodeId node, VersionedValue? value)
     {
-        if (Array.IndexOf(_replicas, node) >= 0 && !_failed.Contains(node))
-            _answers[node] = value;
+        var i = Array.IndexOf(_replicas, node);
+        if (i >= 0 && _state[i] != Reply.Failed)
+        {
+            if (_state[i] == Reply.None)
+                _answered++;
+            _state[i] = Reply.Held;
+            _values[i] = value;
+        }
         return State;
     }
 
     public QuorumState Fail(NodeId node)
     {
-        if (Array.IndexOf(_replicas, node) >= 0 && !_answers.ContainsKey(node))
-            _failed.Add(node);
+        var i = Array.IndexOf(_replicas, node);
+        if (i >= 0 && _state[i] == Reply.None)
+        {
+            _state[i] = Reply.Failed;
+            _failed++;
+        }
         return State;
     }
 
     public QuorumState State =>
-        _answers.Count >= _required && (AnyHeld() || AllAnswered) ? QuorumState.Reached
-        : _replicas.Length - _failed.Count < _required ? QuorumState.Impossible
+        _answered >= _required && (AnyHeld() || AllAnswered) ? QuorumState.Reached
+        : _replicas.Length - _failed < _required ? QuorumState.Impossible
         : QuorumState.Waiting;
 
     private bool AnyHeld()
     {
-        foreach (var v in _answers.Values)
+        for (var i = 0; i < _values.Length; i++)
         {
-            if (v is not null)
+            if (_state[i] == Reply.Held && _values[i] is not null)
                 return true;
         }
         return false;
@@ -60,25 +88,39 @@ public sealed class ReadQuorum
     public VersionedValue? Latest()
     {
         VersionedValue? best = null;
-        foreach (var v in _answers.Values)
+        for (var i = 0; i < _values.Length; i++)
         {
-            if (v is { } value && (best is null || value.Version > best.Value.Version))
+            if (_state[i] == Reply.Held && _values[i] is { } value && (best is null || value.Version > best.Value.Version))
                 best = value;
         }
         return best;
     }
 
-    /// <summary>Replicas that answered with an older version (or none) than the latest: read-repair targets.</summary>
-    public IEnumerable<NodeId> Stale()
+    /// <summary>Replicas that answered with an older version (or none) than the latest: read-repair targets, in replica order.</summary>
+    public NodeId[] Stale()
     {
         if (Latest() is not { } latest)
-            yield break;
-        foreach (var (node, v) in _answers)
+            return [];
+        var stale = 0;
+        for (var i = 0; i < _values.Length; i++)
         {
-            if (v is null || v.Value.Version < latest.Version)
-                yield return node;
+            if (IsStale(i, latest))
+                stale++;
         }
+        if (stale == 0)
+            return [];
+        var nodes = new NodeId[stale];
+        var n = 0;
+        for (var i = 0; i < _values.Length; i++)
+        {
+            if (IsStale(i, latest))
+                nodes[n++] = _replicas[i];
+        }
+        return nodes;
     }
 
-    public string Describe() => $"{_answers.Count} of {_replicas.Length} replicas answered, read quorum {_required}";
+    private bool IsStale(int i, VersionedValue latest) =>
+        _state[i] == Reply.Held && (_values[i] is not { } v || v.Version < latest.Version);
+
+    public string Describe() => $"{_answered} of {_replicas.Length} replicas answered, read quorum {_required}";
 }
