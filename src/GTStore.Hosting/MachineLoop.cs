@@ -26,11 +26,6 @@ public sealed class MachineLoop : IAsyncDisposable
 
     private static readonly Action<long, object?, long> InvokeAction = static (now, action, _) => ((Action<long>)action!)(now);
 
-    private static readonly Action<long, object?, long> ApplyAll = static (now, inputs, _) =>
-    {
-        foreach (var input in (Input[])inputs!)
-            input.Apply(now, input.State, input.Arg);
-    };
 
     private readonly Channel<Input> _inputs = Channel.CreateBounded<Input>(
         new BoundedChannelOptions(InputQueueMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait, AllowSynchronousContinuations = true });
@@ -45,6 +40,7 @@ public sealed class MachineLoop : IAsyncDisposable
     {
         _afterStep = afterStep;
         _postStaged = PostStaged;
+        _applyAll = ApplyAll;
         _run = Task.Run(RunAsync);
         _ticker = Task.Run(async () =>
         {
@@ -66,8 +62,13 @@ public sealed class MachineLoop : IAsyncDisposable
     /// <summary>Faults if an input threw: the machine's state can no longer be trusted.</summary>
     public Task Completion => _run;
 
-    private readonly List<Input> _staged = [];
+    // The inputs staged in the current burst, and a list applied and emptied, kept for the next
+    // burst: a burst's inputs travel to the loop in their list instead of a copy of it.
+    private readonly Lock _stagingLock = new();
+    private List<Input> _staged = [];
+    private List<Input>? _spare;
     private readonly Action _postStaged;
+    private readonly Action<long, object?, long> _applyAll;
 
     /// <summary>
     /// Queues <paramref name="input"/>. Inside a <see cref="DispatchBurst"/> (the frames of one
@@ -88,7 +89,7 @@ public sealed class MachineLoop : IAsyncDisposable
         if (!DispatchBurst.Active)
             return _inputs.Writer.WriteAsync(input, _stop.Token);
         bool first;
-        lock (_staged)
+        lock (_stagingLock)
         {
             first = _staged.Count == 0;
             _staged.Add(input);
@@ -100,17 +101,37 @@ public sealed class MachineLoop : IAsyncDisposable
 
     private void PostStaged()
     {
-        Input[] inputs;
-        lock (_staged)
+        List<Input> inputs;
+        lock (_stagingLock)
         {
-            inputs = [.. _staged];
-            _staged.Clear();
+            inputs = _staged;
+            if (inputs.Count == 0)
+                return;
+            _staged = Interlocked.Exchange(ref _spare, null) ?? [];
         }
-        if (inputs.Length == 0)
-            return;
-        var write = _inputs.Writer.WriteAsync(inputs.Length == 1 ? inputs[0] : new Input(ApplyAll, inputs, 0), _stop.Token);
+        // A single input goes alone and its list back at once: before the write, which may run
+        // the loop inline, and with it bursts that take the spare list.
+        var posted = inputs.Count == 1 ? inputs[0] : new Input(_applyAll, inputs, 0);
+        if (inputs.Count == 1)
+            Recycle(inputs);
+        var write = _inputs.Writer.WriteAsync(posted, _stop.Token);
         if (!write.IsCompletedSuccessfully)
             _ = write.AsTask(); // Queue full: the write completes when the loop catches up.
+    }
+
+    /// <summary>Applies a burst's inputs (on the loop) and keeps their list for a later burst.</summary>
+    private void ApplyAll(long now, object? state, long arg)
+    {
+        var inputs = (List<Input>)state!;
+        foreach (var input in inputs)
+            input.Apply(now, input.State, input.Arg);
+        Recycle(inputs);
+    }
+
+    private void Recycle(List<Input> inputs)
+    {
+        inputs.Clear();
+        Volatile.Write(ref _spare, inputs);
     }
 
     private async Task RunAsync()

@@ -271,7 +271,7 @@ public sealed partial class NodeHost : IAsyncDisposable
             }
             catch (StorageException e)
             {
-                Withhold(ready, e.Message);
+                Withhold(ready.SelectMany(b => b.Replies), e.Message);
                 continue;
             }
             foreach (var batch in ready)
@@ -292,10 +292,10 @@ public sealed partial class NodeHost : IAsyncDisposable
     /// forwarders time out and report the outcome unknown), and a write this node acknowledged to
     /// its own client is answered Unknown, naming the cause. Other replies (reads, refusals) go out.
     /// </summary>
-    private void Withhold(IEnumerable<EffectBatch> batches, string reason)
+    private void Withhold(IEnumerable<(long Handle, Message Reply)> replies, string reason)
     {
         HostLog.SyncFailed(_logger, reason);
-        foreach (var (handle, reply) in batches.SelectMany(b => b.Replies))
+        foreach (var (handle, reply) in replies)
             _replies.Reply(handle, WithheldReply(reply, _machine.Self, reason));
     }
 
@@ -309,39 +309,53 @@ public sealed partial class NodeHost : IAsyncDisposable
             ? acknowledged with { Status = ReplyStatus.Unknown, Value = null, Error = $"{self} applied the write but could not log it ({reason}); whether it survives is unknown" }
             : reply;
 
-    private bool TryFlushWal(EffectBatch batch)
+    /// <summary>Hands RocksDB's buffered log to the OS; the reason it failed, or null.</summary>
+    private string? FlushWal()
     {
         if (_machine.Store is not RocksDbEngine engine)
-            return true;
+            return null;
         try
         {
             engine.FlushWal();
-            return true;
+            return null;
         }
         catch (StorageException e)
         {
-            Withhold([batch], e.Message);
-            return false;
+            return e.Message;
         }
     }
 
     private void AfterStep()
     {
-        var batch = new EffectBatch([.. _outbox.Sends.Select(s => (s.To, AddressOf(s.To), s.Message))], [.. _outbox.Replies]);
-        _outbox.Clear();
         if (_machine.Store is RocksDbEngine { Fsync: FsyncMode.Always } synced)
         {
             _committer ??= Task.Run(() => CommitLoopAsync(synced));
-            _commits.Writer.TryWrite(batch);
+            _commits.Writer.TryWrite(new EffectBatch([.. _outbox.Sends.Select(s => (s.To, AddressOf(s.To), s.Message))], [.. _outbox.Replies]));
         }
-        else
+        else if (FlushWal() is { } failed)
         {
             // The batch's writes reach the OS before its acknowledgements leave: a crash of this
             // process cannot lose an acknowledged write (RocksDB buffers its log until now). A
             // failed write withholds the acknowledgements, as a failed sync does.
-            if (TryFlushWal(batch))
-                Carry(batch);
+            Withhold(_outbox.Replies, failed);
         }
+        else
+        {
+            // Carried straight from the outbox, without the copy a batch waiting for its fsync
+            // needs. By index: what carrying triggers is posted to the loop, never applied here,
+            // but nothing then depends on that.
+            for (var i = 0; i < _outbox.Sends.Count; i++)
+            {
+                var (to, message) = _outbox.Sends[i];
+                _sender.Send(to, AddressOf(to), message);
+            }
+            for (var i = 0; i < _outbox.Replies.Count; i++)
+            {
+                var (handle, reply) = _outbox.Replies[i];
+                _replies.Reply(handle, reply);
+            }
+        }
+        _outbox.Clear();
         if (_machine.Current.Epoch != _loggedEpoch)
         {
             _loggedEpoch = _machine.Current.Epoch;

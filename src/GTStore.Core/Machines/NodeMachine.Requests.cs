@@ -106,7 +106,16 @@ public sealed partial class NodeMachine
             Coordinate(nowMs, target, request);
             return;
         }
-        // Healthy coordinators first; suspects stay as a last resort.
+        ForwardToReplica(nowMs, target, request, replicas);
+    }
+
+    /// <summary>
+    /// Hands a write this node does not replicate to one of its replicas, healthy ones first
+    /// (suspects stay as a last resort). Apart from <see cref="OnClientRequest"/>, whose every
+    /// call would otherwise allocate the closure over <c>nowMs</c> that only a forward uses.
+    /// </summary>
+    private void ForwardToReplica(long nowMs, ReplyTarget target, ClientRequest request, NodeId[] replicas)
+    {
         var candidates = replicas.OrderBy(r => IsSuspect(r, nowMs) ? 1 : 0).ToArray();
         RequestsForwarded++;
         var opId = NextOpId();
