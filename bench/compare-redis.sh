@@ -100,29 +100,24 @@ declare -A samples cpus
 targets=(gtstore cluster single)
 declare -A ports=([gtstore]=$gt_port [cluster]=$cluster_base [single]=$single_port)
 
-# Warm-up, not measured: every target runs every line once first. A GTStore node is a .NET
-# process whose hot code is compiled, profiled and recompiled (tiered compilation with dynamic
-# PGO) in its first seconds of load; measured cold, the first round spent up to 4x the CPU per
-# request of later ones. The Redis servers get the same pass (their hash tables and
+# Round 0 is a warm-up, not measured: every target runs every line once first. A GTStore node is
+# a .NET process whose hot code is compiled, profiled and recompiled (tiered compilation with
+# dynamic PGO) in its first seconds of load; measured cold, the first round spent up to 4x the
+# CPU per request of later ones. The Redis servers get the same pass (their hash tables and
 # allocator fill up too). WARMUP_REQUESTS=0 skips it.
 warmup="${WARMUP_REQUESTS:-$n_p1}"
-if [ "$warmup" -gt 0 ]; then
-  for test in ${TESTS:-set get}; do
-    for p in ${PIPELINES:-1 16}; do
-      w=$warmup; [ "$p" = 16 ] && w=$((warmup * 4))
-      for t in "${targets[@]}"; do
-        read -r rps cpu < <(run "$t" "${ports[$t]}" "$test" "$p" "$w")
-        echo "warm-up: $t ${test^^} -P $p: $rps ops/s, servers' CPU $cpu us/request (not counted)"
-      done
-    done
-  done
-fi
-for round in $(seq 1 "$rounds"); do
+first_round=1; [ "$warmup" -gt 0 ] && first_round=0
+for round in $(seq "$first_round" "$rounds"); do
   for test in ${TESTS:-set get}; do
     for p in ${PIPELINES:-1 16}; do
       n=$n_p1; [ "$p" = 16 ] && n=$n_p16
+      [ "$round" = 0 ] && { n=$warmup; [ "$p" = 16 ] && n=$((warmup * 4)); }
       for t in "${targets[@]}"; do   # interleaved: every target once per round and line
         read -r rps cpu < <(run "$t" "${ports[$t]}" "$test" "$p" "$n")
+        if [ "$round" = 0 ]; then
+          echo "warm-up: $t ${test^^} -P $p: $rps ops/s, servers' CPU $cpu us/request (not counted)"
+          continue
+        fi
         samples[$t,$test,$p]+="$rps "
         cpus[$t,$test,$p]+="$cpu "
         echo "round $round: $t ${test^^} -P $p: $rps ops/s, servers' CPU $cpu us/request"

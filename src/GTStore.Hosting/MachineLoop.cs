@@ -26,7 +26,6 @@ public sealed class MachineLoop : IAsyncDisposable
 
     private static readonly Action<long, object?, long> InvokeAction = static (now, action, _) => ((Action<long>)action!)(now);
 
-
     private readonly Channel<Input> _inputs = Channel.CreateBounded<Input>(
         new BoundedChannelOptions(InputQueueMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait, AllowSynchronousContinuations = true });
     private readonly Action _afterStep;

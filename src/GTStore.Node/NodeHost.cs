@@ -342,8 +342,8 @@ public sealed partial class NodeHost : IAsyncDisposable
         else
         {
             // Carried straight from the outbox, without the copy a batch waiting for its fsync
-            // needs. By index: what carrying triggers is posted to the loop, never applied here,
-            // but nothing then depends on that.
+            // needs (and makes on the loop, where the addresses may be read). Carrying only posts
+            // to the loop, so the outbox does not change under these loops.
             for (var i = 0; i < _outbox.Sends.Count; i++)
             {
                 var (to, message) = _outbox.Sends[i];

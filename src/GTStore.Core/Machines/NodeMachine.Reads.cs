@@ -21,7 +21,7 @@ public sealed partial class NodeMachine
         // what a read allocated besides its messages.
         private readonly NodeId[] _asked = new NodeId[order.Length];
         private int _askedCount;
-        private int _nextSpare = Math.Min(quorum.Required, order.Length);
+        private int _nextSpare = quorum.Required; // The order holds every replica, so never past its end.
 
         public ReadOnlySpan<NodeId> Asked => _asked.AsSpan(0, _askedCount);
 
@@ -78,7 +78,7 @@ public sealed partial class NodeMachine
         var order = AskingOrder(replicas, opId, nowMs);
         var op = new ReadOp(target, key, hash, quorum, order, nowMs, nowMs + Config.RequestTimeoutMs, SloppyAfterMs);
         _reads[opId] = op;
-        for (var i = 0; i < Math.Min(quorum.Required, order.Length); i++)
+        for (var i = 0; i < quorum.Required; i++)
             AskReplica(nowMs, opId, op, order[i]);
         AdvanceRead(nowMs, opId, op);
     }

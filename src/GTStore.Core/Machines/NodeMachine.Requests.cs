@@ -111,8 +111,8 @@ public sealed partial class NodeMachine
 
     /// <summary>
     /// Hands a write this node does not replicate to one of its replicas, healthy ones first
-    /// (suspects stay as a last resort). Apart from <see cref="OnClientRequest"/>, whose every
-    /// call would otherwise allocate the closure over <c>nowMs</c> that only a forward uses.
+    /// (suspects stay as a last resort). A method of its own: the lambda over <c>nowMs</c> inside
+    /// <see cref="OnClientRequest"/> would allocate its closure on every call, forwarded or not.
     /// </summary>
     private void ForwardToReplica(long nowMs, ReplyTarget target, ClientRequest request, NodeId[] replicas)
     {

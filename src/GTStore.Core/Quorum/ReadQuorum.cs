@@ -78,7 +78,7 @@ public sealed class ReadQuorum
     {
         for (var i = 0; i < _values.Length; i++)
         {
-            if (_state[i] == Reply.Held && _values[i] is not null)
+            if (_values[i] is not null) // Only an answer sets a value.
                 return true;
         }
         return false;
@@ -90,7 +90,7 @@ public sealed class ReadQuorum
         VersionedValue? best = null;
         for (var i = 0; i < _values.Length; i++)
         {
-            if (_state[i] == Reply.Held && _values[i] is { } value && (best is null || value.Version > best.Value.Version))
+            if (_values[i] is { } value && (best is null || value.Version > best.Value.Version))
                 best = value;
         }
         return best;
