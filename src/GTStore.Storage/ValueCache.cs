@@ -1,37 +1,68 @@
-using System.Runtime.InteropServices;
+using System.Buffers.Binary;
 using GTStore.Core;
 
 namespace GTStore.Storage;
 
 /// <summary>
 /// The latest value of recently read keys, so that reading a hot key again searches neither
-/// RocksDB's memtable nor its tables. The engine fills it on a read and invalidates the key's
-/// entry, under its lock, on every put, removal and drop, so a cached entry is always what is stored. One entry per ring hash,
-/// keys compared in full. Bounded in bytes: the entries cached longest ago leave first (no
-/// bookkeeping on a hit). Not thread-safe: the engine serialises calls.
+/// RocksDB's memtable nor its tables. The engine fills it on a read, refreshes a cached key's
+/// entry on every put, and removes it on a removal or drop, all under its lock, so a cached entry
+/// is always what is stored. One entry per ring hash, keys compared in full. Not thread-safe: the
+/// engine serialises calls.
 /// </summary>
-internal sealed class ValueCache(long capacityBytes)
+/// <remarks>
+/// Entries are records appended to one byte array used as a ring (a log-structured cache), and
+/// the dictionary maps a ring hash to its record's position; when the ring is full the oldest
+/// records are overwritten, and the entries still pointing at them removed. No object is kept per
+/// entry, so a cached value costs the garbage collector nothing: it was the promotion of every
+/// cached array to older generations that made refreshing on a put cost write-heavy loads a third
+/// of their throughput, when entries were arrays of their own. A record rewritten with a value of
+/// the same length is overwritten in place. A hit copies the value out.
+/// </remarks>
+internal sealed class ValueCache
 {
-    /// <summary>Counted per entry beyond key and value: the dictionary slot, two array headers, the queue slot.</summary>
-    public const int EntryOverheadBytes = 128;
+    /// <summary>A record's header: its length, the key's, the value's (-1 for a tombstone), the version's node, the ring hash, the version's timestamp.</summary>
+    public const int RecordHeaderBytes = 4 + 4 + 4 + 4 + 8 + 8;
 
-    private readonly Dictionary<ulong, Entry> _entries = [];
-    private readonly Queue<(ulong Hash, long Seq)> _order = new();
+    /// <summary>Records start at multiples of this, so a skip marker always fits at the ring's end.</summary>
+    private const int Alignment = 8;
+
+    private readonly int _capacity;
+    private byte[]? _ring; // Allocated at the first entry.
+    private readonly Dictionary<ulong, long> _positions = [];
+    // Absolute positions (ever increasing; the offset in the ring is position % capacity): the
+    // next record goes at _head, and _tail is the oldest record not yet overwritten.
+    private long _head;
+    private long _tail;
     private long _bytes;
-    private long _seq;
 
-    private readonly record struct Entry(byte[] Key, VersionedValue Value, long Seq, int Bytes);
+    /// <param name="capacityBytes">The ring's size (at most 1 GiB): records, headers included, plus the space of replaced ones not yet overwritten.</param>
+    public ValueCache(long capacityBytes)
+    {
+        _capacity = (int)(Math.Clamp(capacityBytes, 0, 1L << 30) / Alignment * Alignment);
+    }
 
+    /// <summary>The bytes of the live records, headers included.</summary>
     public long Bytes => _bytes;
 
-    public int Count => _entries.Count;
+    public int Count => _positions.Count;
+
+    /// <summary>Largest record cached: a bigger value is not, so that one value cannot empty the cache.</summary>
+    private int RecordBytesMax => _capacity / 4;
 
     public bool TryGet(ulong hash, ReadOnlySpan<byte> key, out VersionedValue value)
     {
-        if (_entries.TryGetValue(hash, out var e) && key.SequenceEqual(e.Key))
+        if (_positions.TryGetValue(hash, out var position))
         {
-            value = e.Value;
-            return true;
+            var record = Record(position);
+            var keyLength = KeyLength(record);
+            if (record.Slice(RecordHeaderBytes, keyLength).SequenceEqual(key))
+            {
+                var valueLength = BinaryPrimitives.ReadInt32LittleEndian(record[8..]);
+                var version = new Core.Version(BinaryPrimitives.ReadInt64LittleEndian(record[24..]), BinaryPrimitives.ReadInt32LittleEndian(record[12..]));
+                value = new VersionedValue(version, valueLength < 0 ? null : record.Slice(RecordHeaderBytes + keyLength, valueLength).ToArray());
+                return true;
+            }
         }
         value = default;
         return false;
@@ -40,55 +71,114 @@ internal sealed class ValueCache(long capacityBytes)
     /// <summary>Caches <paramref name="value"/> as the key's stored latest (replacing any entry of this ring hash).</summary>
     public void Set(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
-        var bytes = key.Length + (value.Value?.Length ?? 0) + EntryOverheadBytes;
-        if (bytes > capacityBytes)
+        var length = RecordLength(key.Length, value.Value);
+        if (length > RecordBytesMax)
         {
             Remove(hash, key);
             return;
         }
-        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_entries, hash, out var exists);
-        var reuseKey = exists && key.SequenceEqual(slot.Key) ? slot.Key : key.ToArray();
-        if (exists)
-            _bytes -= slot.Bytes;
-        slot = new Entry(reuseKey, value, ++_seq, bytes);
-        _bytes += bytes;
-        _order.Enqueue((hash, _seq));
-        Evict();
+        if (_positions.TryGetValue(hash, out var held))
+        {
+            var old = Record(held);
+            var oldLength = BinaryPrimitives.ReadInt32LittleEndian(old);
+            if (oldLength == length && IsKey(old, key))
+            {
+                Write(old, hash, key, value, length);
+                return;
+            }
+            _positions.Remove(hash);
+            _bytes -= oldLength;
+        }
+        var position = Append(length);
+        Write(Record(position), hash, key, value, length);
+        _positions[hash] = position;
+        _bytes += length;
     }
 
-    /// <summary>Forgets the key (it was written, removed or dropped); an entry of another key with the same ring hash stays.</summary>
+    /// <summary>Refreshes the key's entry with the value just written, if the key is cached (a key that is not stays uncached).</summary>
+    public void Update(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
+    {
+        if (_positions.TryGetValue(hash, out var position) && IsKey(Record(position), key))
+            Set(hash, key, value);
+    }
+
+    /// <summary>Forgets the key (it was removed or dropped); an entry of another key with the same ring hash stays.</summary>
     public void Remove(ulong hash, ReadOnlySpan<byte> key)
     {
-        if (_entries.TryGetValue(hash, out var e) && key.SequenceEqual(e.Key))
+        if (_positions.TryGetValue(hash, out var position) && IsKey(Record(position), key))
         {
-            _entries.Remove(hash);
-            _bytes -= e.Bytes;
+            _positions.Remove(hash);
+            _bytes -= BinaryPrimitives.ReadInt32LittleEndian(Record(position));
         }
     }
 
     public void Clear()
     {
-        _entries.Clear();
-        _order.Clear();
-        _bytes = 0;
+        _positions.Clear();
+        _head = _tail = _bytes = 0;
     }
 
-    private void Evict()
+    private static int RecordLength(int keyLength, byte[]? value) =>
+        (RecordHeaderBytes + keyLength + (value?.Length ?? 0) + Alignment - 1) / Alignment * Alignment;
+
+    private static int KeyLength(ReadOnlySpan<byte> record) => BinaryPrimitives.ReadInt32LittleEndian(record[4..]);
+
+    private static bool IsKey(ReadOnlySpan<byte> record, ReadOnlySpan<byte> key) => record.Slice(RecordHeaderBytes, KeyLength(record)).SequenceEqual(key);
+
+    /// <summary>The record at <paramref name="position"/>, from its header to the ring's end.</summary>
+    private Span<byte> Record(long position) => _ring.AsSpan((int)(position % _capacity));
+
+    private static void Write(Span<byte> record, ulong hash, ReadOnlySpan<byte> key, VersionedValue value, int length)
     {
-        while (_bytes > capacityBytes && _order.TryDequeue(out var oldest))
+        BinaryPrimitives.WriteInt32LittleEndian(record, length);
+        BinaryPrimitives.WriteInt32LittleEndian(record[4..], key.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(record[8..], value.Value?.Length ?? -1);
+        BinaryPrimitives.WriteInt32LittleEndian(record[12..], value.Version.Node);
+        BinaryPrimitives.WriteUInt64LittleEndian(record[16..], hash);
+        BinaryPrimitives.WriteInt64LittleEndian(record[24..], value.Version.Timestamp);
+        key.CopyTo(record[RecordHeaderBytes..]);
+        value.Value?.CopyTo(record[(RecordHeaderBytes + key.Length)..]);
+    }
+
+    /// <summary>
+    /// Makes room for a record of <paramref name="length"/> bytes at the head and returns its
+    /// position. A record never wraps: when the ring's end is too close, the rest of the ring is
+    /// skipped (a negative length marks it) and the record starts at the ring's beginning.
+    /// </summary>
+    private long Append(int length)
+    {
+        _ring ??= GC.AllocateUninitializedArray<byte>(_capacity);
+        var offset = (int)(_head % _capacity);
+        if (offset + length > _capacity)
         {
-            if (_entries.TryGetValue(oldest.Hash, out var e) && e.Seq == oldest.Seq)
-            {
-                _entries.Remove(oldest.Hash);
-                _bytes -= e.Bytes;
-            }
+            var rest = _capacity - offset;
+            Reserve(rest);
+            BinaryPrimitives.WriteInt32LittleEndian(_ring.AsSpan(offset), -rest);
+            _head += rest;
         }
-        // Replaced and removed entries leave stale slots in the queue: rebuild it when they dominate.
-        if (_order.Count > 2 * _entries.Count + 1024)
+        Reserve(length);
+        var position = _head;
+        _head += length;
+        return position;
+    }
+
+    /// <summary>Overwrites the oldest records until <paramref name="length"/> bytes from the head are free.</summary>
+    private void Reserve(int length)
+    {
+        while (_head + length - _tail > _capacity)
         {
-            _order.Clear();
-            foreach (var (hash, e) in _entries.OrderBy(kv => kv.Value.Seq))
-                _order.Enqueue((hash, e.Seq));
+            var record = Record(_tail);
+            var recordLength = BinaryPrimitives.ReadInt32LittleEndian(record);
+            if (recordLength > 0)
+            {
+                var hash = BinaryPrimitives.ReadUInt64LittleEndian(record[16..]);
+                if (_positions.TryGetValue(hash, out var position) && position == _tail)
+                {
+                    _positions.Remove(hash);
+                    _bytes -= recordLength;
+                }
+            }
+            _tail += Math.Abs(recordLength);
         }
     }
 }

@@ -22,7 +22,7 @@ public abstract class RocksDbCacheBudgetContractTests(long cacheBytes) : Storage
 }
 
 /// <summary>
-/// A value cache of about four entries of the generated keys and values, so that every property
+/// A value cache of a few entries of the generated keys and values (576 bytes, records up to 144), so that every property
 /// also runs through evictions, and through reads that miss the cache and fill it
 /// (RocksDbEngine.Get: "from the value cache when the key was read lately and not written since
 /// ... else from RocksDB, and cached").
