@@ -24,7 +24,7 @@ public abstract class RocksDbCacheBudgetContractTests(long cacheBytes) : Storage
 /// <summary>
 /// A value cache of a few entries of the generated keys and values (576 bytes, records up to 144), so that every property
 /// also runs through evictions, and through reads that miss the cache and fill it
-/// (RocksDbEngine.Get: "from the value cache when the key was read lately and not written since
+/// (RocksDbEngine.Get: "from the value cache when the key was read lately (a put refreshes its entry)
 /// ... else from RocksDB, and cached").
 /// </summary>
 public sealed class RocksDbSmallCacheContractTests() : RocksDbCacheBudgetContractTests(4 * (128 + 16));
