@@ -151,7 +151,7 @@ public static class Commands
     private static Option<string> FsyncOption() => Choice("--fsync", "When RocksDB syncs writes", "always", "always", "batch", "none");
 
     /// <summary>Most MiB a node's value cache may be given.</summary>
-    private const int ValueCacheMbMax = 1 << 20;
+    private const int ValueCacheMbMax = (int)(Storage.RocksDbEngine.ValueCacheBytesMax >> 20);
 
     private static Option<int> ValueCacheOption()
     {

@@ -53,6 +53,9 @@ public sealed class RocksDbEngine : IStorageEngine
     /// </summary>
     public const long ValueCacheBytes = 48 * 1024 * 1024;
 
+    /// <summary>Largest value cache (1 GiB: one array).</summary>
+    public const long ValueCacheBytesMax = ValueCache.CapacityBytesMax;
+
     /// <summary>A stored value starts with the version's timestamp (8 bytes) and node (4), then the tombstone flag.</summary>
     private const int ValueHeaderBytes = 8 + 4 + 1;
 

@@ -36,10 +36,15 @@ internal sealed class ValueCache
     private long _tail;
     private long _bytes;
 
-    /// <param name="capacityBytes">The ring's size (at most 1 GiB): records, headers included, plus the space of replaced ones not yet overwritten.</param>
+    /// <summary>Largest ring: one array, indexed by int.</summary>
+    public const long CapacityBytesMax = 1L << 30;
+
+    /// <param name="capacityBytes">The ring's size, 0 to <see cref="CapacityBytesMax"/>: records, headers included, plus the space of replaced ones not yet overwritten.</param>
     public ValueCache(long capacityBytes)
     {
-        _capacity = (int)(Math.Clamp(capacityBytes, 0, 1L << 30) / Alignment * Alignment);
+        ArgumentOutOfRangeException.ThrowIfNegative(capacityBytes);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(capacityBytes, CapacityBytesMax);
+        _capacity = (int)(capacityBytes / Alignment * Alignment);
     }
 
     /// <summary>The bytes of the live records, headers included.</summary>

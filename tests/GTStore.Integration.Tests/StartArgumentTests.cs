@@ -32,6 +32,10 @@ public sealed class StartArgumentTests(ITestOutputHelper output)
     public Task Start_with_a_negative_value_cache_exits_2_naming_the_flag_and_its_range()
         => StartIsRefusedAsync("--value-cache-mb must be 0..", "--nodes", "1", "--rep", "1", "--value-cache-mb", "-1");
 
+    [Fact(Timeout = 60_000)]
+    public Task Start_with_a_value_cache_over_1_GiB_exits_2_naming_the_limit()
+        => StartIsRefusedAsync("--value-cache-mb must be 0..1024, got 1025", "--nodes", "1", "--rep", "1", "--value-cache-mb", "1025");
+
     // --value-cache-mb reaches the node processes, and a node without a value cache serves every
     // read from RocksDB, overwrites included.
     [Fact(Timeout = 120_000)]
