@@ -47,7 +47,7 @@ public sealed class RocksDbEngine : IStorageEngine
 
     /// <summary>
     /// Default budget of the value cache, which serves repeated reads of a key without searching
-    /// RocksDB (as Cassandra's row cache does); about 300k 100-byte values with 20-byte keys. A put
+    /// RocksDB (as Cassandra's row cache does); about 280k 100-byte values with 20-byte keys. A put
     /// refreshes a cached key's entry and leaves an uncached key uncached, so that writes alone do
     /// not fill it.
     /// </summary>

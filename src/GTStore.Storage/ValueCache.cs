@@ -24,6 +24,9 @@ internal sealed class ValueCache
     /// <summary>A record's header: its length, the key's, the value's (-1 for a tombstone), the version's node, the ring hash, the version's timestamp.</summary>
     public const int RecordHeaderBytes = 4 + 4 + 4 + 4 + 8 + 8;
 
+    /// <summary>What the dictionary takes per entry (key, value, hash code, next index, bucket), counted against the budget with the ring.</summary>
+    public const int EntryOverheadBytes = 8 + 8 + 4 + 4 + 4;
+
     /// <summary>Records start at multiples of this, so a skip marker always fits at the ring's end.</summary>
     private const int Alignment = 8;
 
@@ -39,7 +42,7 @@ internal sealed class ValueCache
     /// <summary>Largest ring: one array, indexed by int.</summary>
     public const long CapacityBytesMax = 1L << 30;
 
-    /// <param name="capacityBytes">The ring's size, 0 to <see cref="CapacityBytesMax"/>: records, headers included, plus the space of replaced ones not yet overwritten.</param>
+    /// <param name="capacityBytes">The budget, 0 to <see cref="CapacityBytesMax"/>: the ring's records (headers included, and replaced ones not yet overwritten) plus <see cref="EntryOverheadBytes"/> per entry.</param>
     public ValueCache(long capacityBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(capacityBytes);
@@ -47,7 +50,7 @@ internal sealed class ValueCache
         _capacity = (int)(capacityBytes / Alignment * Alignment);
     }
 
-    /// <summary>The bytes of the live records, headers included.</summary>
+    /// <summary>The bytes of the live records, headers included (their dictionary entries not counted).</summary>
     public long Bytes => _bytes;
 
     public int Count => _positions.Count;
@@ -167,10 +170,13 @@ internal sealed class ValueCache
         return position;
     }
 
-    /// <summary>Overwrites the oldest records until <paramref name="length"/> bytes from the head are free.</summary>
+    /// <summary>
+    /// Overwrites the oldest records until <paramref name="length"/> bytes from the head are free
+    /// and the ring's span with the dictionary's entries, one more included, fits the budget.
+    /// </summary>
     private void Reserve(int length)
     {
-        while (_head + length - _tail > _capacity)
+        while (_head + length - _tail + (long)EntryOverheadBytes * (_positions.Count + 1) > _capacity)
         {
             var record = Record(_tail);
             var recordLength = BinaryPrimitives.ReadInt32LittleEndian(record);

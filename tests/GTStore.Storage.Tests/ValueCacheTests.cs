@@ -76,7 +76,7 @@ public sealed class ValueCacheTests
                         }
                         break;
                 }
-                Assert.InRange(cache.Bytes, 0, capacity);
+                Assert.InRange(cache.Bytes + (long)ValueCache.EntryOverheadBytes * cache.Count, 0, capacity);
                 Assert.InRange(cache.Count, 0, 3);
             }
         }, iter: 3000);
