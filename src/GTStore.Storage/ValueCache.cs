@@ -21,8 +21,13 @@ namespace GTStore.Storage;
 /// </remarks>
 internal sealed class ValueCache
 {
-    /// <summary>A record's header: its length, the key's, the value's (-1 for a tombstone), the version's node, the ring hash, the version's timestamp.</summary>
-    public const int RecordHeaderBytes = 4 + 4 + 4 + 4 + 8 + 8;
+    // A record's header, then its key and value: the record's length (negative: the rest of the
+    // ring is skipped), the key's, the value's (-1 for a tombstone), the version's node, the ring
+    // hash, the version's timestamp.
+    private const int LengthAt = 0, KeyLengthAt = 4, ValueLengthAt = 8, NodeAt = 12, HashAt = 16, TimestampAt = 24;
+
+    /// <summary>Bytes of a record's header.</summary>
+    public const int RecordHeaderBytes = TimestampAt + 8;
 
     /// <summary>What the dictionary takes per entry (key, value, hash code, next index, bucket), counted against the budget with the ring.</summary>
     public const int EntryOverheadBytes = 8 + 8 + 4 + 4 + 4;
@@ -66,8 +71,8 @@ internal sealed class ValueCache
             var keyLength = KeyLength(record);
             if (record.Slice(RecordHeaderBytes, keyLength).SequenceEqual(key))
             {
-                var valueLength = BinaryPrimitives.ReadInt32LittleEndian(record[8..]);
-                var version = new Core.Version(BinaryPrimitives.ReadInt64LittleEndian(record[24..]), BinaryPrimitives.ReadInt32LittleEndian(record[12..]));
+                var valueLength = BinaryPrimitives.ReadInt32LittleEndian(record[ValueLengthAt..]);
+                var version = new Core.Version(BinaryPrimitives.ReadInt64LittleEndian(record[TimestampAt..]), BinaryPrimitives.ReadInt32LittleEndian(record[NodeAt..]));
                 value = new VersionedValue(version, valueLength < 0 ? null : record.Slice(RecordHeaderBytes + keyLength, valueLength).ToArray());
                 return true;
             }
@@ -88,7 +93,7 @@ internal sealed class ValueCache
         if (_positions.TryGetValue(hash, out var held))
         {
             var old = Record(held);
-            var oldLength = BinaryPrimitives.ReadInt32LittleEndian(old);
+            var oldLength = RecordLengthOf(old);
             if (oldLength == length && IsKey(old, key))
             {
                 Write(old, hash, key, value, length);
@@ -116,7 +121,7 @@ internal sealed class ValueCache
         if (_positions.TryGetValue(hash, out var position) && IsKey(Record(position), key))
         {
             _positions.Remove(hash);
-            _bytes -= BinaryPrimitives.ReadInt32LittleEndian(Record(position));
+            _bytes -= RecordLengthOf(Record(position));
         }
     }
 
@@ -129,7 +134,9 @@ internal sealed class ValueCache
     private static int RecordLength(int keyLength, byte[]? value) =>
         (RecordHeaderBytes + keyLength + (value?.Length ?? 0) + Alignment - 1) / Alignment * Alignment;
 
-    private static int KeyLength(ReadOnlySpan<byte> record) => BinaryPrimitives.ReadInt32LittleEndian(record[4..]);
+    private static int RecordLengthOf(ReadOnlySpan<byte> record) => BinaryPrimitives.ReadInt32LittleEndian(record[LengthAt..]);
+
+    private static int KeyLength(ReadOnlySpan<byte> record) => BinaryPrimitives.ReadInt32LittleEndian(record[KeyLengthAt..]);
 
     private static bool IsKey(ReadOnlySpan<byte> record, ReadOnlySpan<byte> key) => record.Slice(RecordHeaderBytes, KeyLength(record)).SequenceEqual(key);
 
@@ -138,12 +145,12 @@ internal sealed class ValueCache
 
     private static void Write(Span<byte> record, ulong hash, ReadOnlySpan<byte> key, VersionedValue value, int length)
     {
-        BinaryPrimitives.WriteInt32LittleEndian(record, length);
-        BinaryPrimitives.WriteInt32LittleEndian(record[4..], key.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(record[8..], value.Value?.Length ?? -1);
-        BinaryPrimitives.WriteInt32LittleEndian(record[12..], value.Version.Node);
-        BinaryPrimitives.WriteUInt64LittleEndian(record[16..], hash);
-        BinaryPrimitives.WriteInt64LittleEndian(record[24..], value.Version.Timestamp);
+        BinaryPrimitives.WriteInt32LittleEndian(record[LengthAt..], length);
+        BinaryPrimitives.WriteInt32LittleEndian(record[KeyLengthAt..], key.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(record[ValueLengthAt..], value.Value?.Length ?? -1);
+        BinaryPrimitives.WriteInt32LittleEndian(record[NodeAt..], value.Version.Node);
+        BinaryPrimitives.WriteUInt64LittleEndian(record[HashAt..], hash);
+        BinaryPrimitives.WriteInt64LittleEndian(record[TimestampAt..], value.Version.Timestamp);
         key.CopyTo(record[RecordHeaderBytes..]);
         value.Value?.CopyTo(record[(RecordHeaderBytes + key.Length)..]);
     }
@@ -161,7 +168,7 @@ internal sealed class ValueCache
         {
             var rest = _capacity - offset;
             Reserve(rest);
-            BinaryPrimitives.WriteInt32LittleEndian(_ring.AsSpan(offset), -rest);
+            BinaryPrimitives.WriteInt32LittleEndian(_ring.AsSpan(offset + LengthAt), -rest);
             _head += rest;
         }
         Reserve(length);
@@ -179,10 +186,10 @@ internal sealed class ValueCache
         while (_head + length - _tail + (long)EntryOverheadBytes * (_positions.Count + 1) > _capacity)
         {
             var record = Record(_tail);
-            var recordLength = BinaryPrimitives.ReadInt32LittleEndian(record);
+            var recordLength = RecordLengthOf(record);
             if (recordLength > 0)
             {
-                var hash = BinaryPrimitives.ReadUInt64LittleEndian(record[16..]);
+                var hash = BinaryPrimitives.ReadUInt64LittleEndian(record[HashAt..]);
                 if (_positions.TryGetValue(hash, out var position) && position == _tail)
                 {
                     _positions.Remove(hash);
