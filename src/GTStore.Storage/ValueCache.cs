@@ -84,23 +84,40 @@ internal sealed class ValueCache
     /// <summary>Caches <paramref name="value"/> as the key's stored latest (replacing any entry of this ring hash).</summary>
     public void Set(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
-        var length = RecordLength(key.Length, value.Value);
+        var found = _positions.TryGetValue(hash, out var held);
+        Store(hash, key, value, found ? held : -1, sameKey: found && IsKey(Record(held), key));
+    }
+
+    /// <summary>Refreshes the key's entry with the value just written, if the key is cached (a key that is not stays uncached).</summary>
+    public void Update(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
+    {
+        if (_positions.TryGetValue(hash, out var held) && IsKey(Record(held), key))
+            Store(hash, key, value, held, sameKey: true);
+    }
+
+    /// <summary>
+    /// Writes the key's record over the entry held for its ring hash (<paramref name="held"/>, or
+    /// -1 for none; <paramref name="sameKey"/>: that entry is this key's): in place when the length
+    /// is the same, else appended. A record too big to cache drops the key's own entry instead.
+    /// </summary>
+    private void Store(ulong hash, ReadOnlySpan<byte> key, VersionedValue value, long held, bool sameKey)
+    {
+        var length = LengthFor(key.Length, value.Value);
         if (length > RecordBytesMax)
         {
-            Remove(hash, key);
+            if (sameKey)
+                Forget(hash, held);
             return;
         }
-        if (_positions.TryGetValue(hash, out var held))
+        if (held >= 0)
         {
             var old = Record(held);
-            var oldLength = RecordLengthOf(old);
-            if (oldLength == length && IsKey(old, key))
+            if (sameKey && RecordLengthOf(old) == length)
             {
                 Write(old, hash, key, value, length);
                 return;
             }
-            _positions.Remove(hash);
-            _bytes -= oldLength;
+            Forget(hash, held);
         }
         var position = Append(length);
         Write(Record(position), hash, key, value, length);
@@ -108,21 +125,17 @@ internal sealed class ValueCache
         _bytes += length;
     }
 
-    /// <summary>Refreshes the key's entry with the value just written, if the key is cached (a key that is not stays uncached).</summary>
-    public void Update(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
+    private void Forget(ulong hash, long position)
     {
-        if (_positions.TryGetValue(hash, out var position) && IsKey(Record(position), key))
-            Set(hash, key, value);
+        _positions.Remove(hash);
+        _bytes -= RecordLengthOf(Record(position));
     }
 
     /// <summary>Forgets the key (it was removed or dropped); an entry of another key with the same ring hash stays.</summary>
     public void Remove(ulong hash, ReadOnlySpan<byte> key)
     {
         if (_positions.TryGetValue(hash, out var position) && IsKey(Record(position), key))
-        {
-            _positions.Remove(hash);
-            _bytes -= RecordLengthOf(Record(position));
-        }
+            Forget(hash, position);
     }
 
     public void Clear()
@@ -131,7 +144,7 @@ internal sealed class ValueCache
         _head = _tail = _bytes = 0;
     }
 
-    private static int RecordLength(int keyLength, byte[]? value) =>
+    private static int LengthFor(int keyLength, byte[]? value) =>
         (RecordHeaderBytes + keyLength + (value?.Length ?? 0) + Alignment - 1) / Alignment * Alignment;
 
     private static int RecordLengthOf(ReadOnlySpan<byte> record) => BinaryPrimitives.ReadInt32LittleEndian(record[LengthAt..]);
@@ -191,10 +204,7 @@ internal sealed class ValueCache
             {
                 var hash = BinaryPrimitives.ReadUInt64LittleEndian(record[HashAt..]);
                 if (_positions.TryGetValue(hash, out var position) && position == _tail)
-                {
-                    _positions.Remove(hash);
-                    _bytes -= recordLength;
-                }
+                    Forget(hash, position);
             }
             _tail += Math.Abs(recordLength);
         }

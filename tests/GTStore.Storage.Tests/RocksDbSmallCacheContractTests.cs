@@ -22,12 +22,12 @@ public abstract class RocksDbCacheBudgetContractTests(long cacheBytes) : Storage
 }
 
 /// <summary>
-/// A value cache of a few entries of the generated keys and values (576 bytes, records up to 144), so that every property
+/// A value cache of about a dozen records of 16 bytes of key and value (576 bytes, records up to 144), so that every property
 /// also runs through evictions, and through reads that miss the cache and fill it
 /// (RocksDbEngine.Get: "from the value cache when the key was read lately (a put refreshes its entry)
 /// ... else from RocksDB, and cached").
 /// </summary>
-public sealed class RocksDbSmallCacheContractTests() : RocksDbCacheBudgetContractTests(4 * (128 + 16));
+public sealed class RocksDbSmallCacheContractTests() : RocksDbCacheBudgetContractTests(12 * (ValueCache.RecordHeaderBytes + 16));
 
 /// <summary>No value cache at all (<c>--value-cache-mb 0</c>).</summary>
 public sealed class RocksDbNoCacheContractTests() : RocksDbCacheBudgetContractTests(0);
