@@ -22,20 +22,29 @@ public enum FsyncMode
 /// <summary>
 /// Durable engine over RocksDB. Entries are keyed by the 8-byte big-endian ring hash followed by
 /// the key, so a partition is one contiguous range of the keyspace and an iterator seek starts a
-/// scan. A stored value is: version timestamp (i64 LE), version node (i32 LE), a tombstone flag
-/// byte, then the value bytes.
+/// scan (<see cref="StoredValue"/> gives both forms).
 /// </summary>
 /// <remarks>
-/// In <see cref="FsyncMode.Batch"/> and <see cref="FsyncMode.None"/> a batch of inputs' puts and
-/// removals are staged and reach RocksDB as one write batch, and RocksDB runs with
-/// <c>manual_wal_flush</c>: the write appends to a log buffer in this process, and the host hands
-/// the buffer to the OS once per batch of inputs, before it acknowledges them
-/// (<see cref="FlushWal"/>), instead of one write(2) per put. Dropping a range
+/// In <see cref="FsyncMode.Batch"/> and <see cref="FsyncMode.None"/> puts and removals go to the
+/// engine's own write log (<see cref="WriteLog"/>), which the host hands to the OS once per batch of
+/// inputs, before it acknowledges them (<see cref="FlushWal"/>): one write(2) per batch, not per
+/// put. Once the log holds <see cref="LogBytesPerTable"/> it is written as one sorted table file,
+/// which RocksDB ingests, and emptied; a scan or a range drop first does the same. In
+/// <see cref="FsyncMode.Always"/> every put writes to RocksDB (and its log) at once. Dropping a range
 /// (<see cref="DropRange"/>) syncs at once.
 /// </remarks>
 public sealed class RocksDbEngine : IStorageEngine
 {
-    private const int HashBytes = 8;
+    private const int HashBytes = StoredValue.HashBytes;
+
+    /// <summary>The write log's file, in the RocksDB directory (RocksDB leaves files it does not name alone).</summary>
+    public const string LogFileName = "gtstore-writes.log";
+
+    /// <summary>Table files being written from the log, before RocksDB ingests (moves) them.</summary>
+    private const string TableFilePrefix = "gtstore-table-";
+
+    /// <summary>Log size at which its latest records become a table: RocksDB's write buffer size.</summary>
+    public const int LogBytesPerTable = (int)WriteBufferBytes;
 
     /// <summary>Memtable size; also the free space RocksDB needs before it resumes after ENOSPC.</summary>
     public const ulong WriteBufferBytes = 16 * 1024 * 1024;
@@ -56,11 +65,6 @@ public sealed class RocksDbEngine : IStorageEngine
     /// <summary>Largest value cache (1 GiB: one array).</summary>
     public const long ValueCacheBytesMax = ValueCache.CapacityBytesMax;
 
-    /// <summary>A stored value starts with the version's timestamp (8 bytes) and node (4), then the tombstone flag.</summary>
-    private const int ValueHeaderBytes = 8 + 4 + 1;
-
-    private const int TombstoneByte = 12;
-
     private readonly RocksDb _db;
     private readonly WriteOptions _write = new WriteOptions().SetSync(false);
     private readonly FsyncMode _fsync;
@@ -68,14 +72,16 @@ public sealed class RocksDbEngine : IStorageEngine
     private readonly BucketDigests _digests = new();
     private readonly ValueCache _cache;
 
-    // Staging (fsync none and batch): the puts and removals of one loop step reach RocksDB as one
-    // write batch when the step ends (FlushWal), instead of a write each; until then reads find
-    // them here. All calls come from the node's loop in these modes.
-    private readonly WriteBatch _staged = new();
-    private readonly Dictionary<byte[], VersionedValue?> _stagedValues = new(StoredKeyComparer.Instance);
+    // Fsync none and batch: puts and removals go to the write log, handed to the OS when the loop
+    // step ends (FlushWal); reads find them there until they are in a table. All calls come from
+    // the node's loop in these modes.
+    private readonly WriteLog? _log;
+    private readonly DbOptions _options;
+    private readonly string _directory;
+    private readonly IngestExternalFileOptions _ingest = new IngestExternalFileOptions().SetMoveFiles(true);
 
-    /// <summary>Why the last staged batch could not be written; until a write succeeds again, puts write at once and fail with it.</summary>
-    private string? _stagingFailed;
+    /// <summary>Why the last write of the log failed; until a write succeeds again, each put writes the log at once and fails with it.</summary>
+    private string? _logFailed;
     private long _count;
     // Writes appended to the log, and how many of them a sync has covered (group commit may sync
     // on another thread than the one writing).
@@ -85,8 +91,11 @@ public sealed class RocksDbEngine : IStorageEngine
     private readonly Lock _syncLock = new();
 
     /// <param name="valueCacheBytes">Budget of the cache of recently read values (<see cref="ValueCacheBytes"/>).</param>
-    public RocksDbEngine(string directory, FsyncMode fsync = FsyncMode.Always, long valueCacheBytes = ValueCacheBytes)
+    /// <param name="logBytesPerTable">Write log size at which it becomes a table (<see cref="LogBytesPerTable"/>; tests make it small).</param>
+    public RocksDbEngine(string directory, FsyncMode fsync = FsyncMode.Always, long valueCacheBytes = ValueCacheBytes, int logBytesPerTable = LogBytesPerTable)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(logBytesPerTable);
+        _logBytesPerTable = _nextTableAt = logBytesPerTable;
         _cache = new ValueCache(valueCacheBytes);
         Directory.CreateDirectory(directory);
         _fsync = fsync;
@@ -105,14 +114,25 @@ public sealed class RocksDbEngine : IStorageEngine
             .SetBlockBasedTableFactory(table)
             .SetMemtablePrefixBloomSizeRatio(MemtableBloomRatio);
         Native.Instance.rocksdb_options_set_memtable_whole_key_filtering(options.Handle, 1);
-        // Without fsync per batch, log writes stay in RocksDB's buffer until FlushWal: one
-        // write(2) per batch of inputs, not per put; the host calls it before any acknowledgement.
-        // With fsync always a put still writes at once, so that a full disk fails the put itself
-        // with a clear error rather than the batch's sync.
-        if (Staging)
-            Native.Instance.rocksdb_options_set_manual_wal_flush(options.Handle, 1);
+        _options = options; // Table files written from the log get the same format.
+        _directory = directory;
         _db = RocksDb.Open(options, directory);
-        _count = LoadIndex();
+        // Table files a crash left before RocksDB took them: their records are still in the log.
+        foreach (var leftover in Directory.GetFiles(directory, TableFilePrefix + "*"))
+            File.Delete(leftover);
+        // With fsync always a put writes RocksDB at once, so that a full disk fails the put itself
+        // with a clear error rather than the batch's sync. A log left by the other modes is
+        // ingested first: its records are acknowledged writes.
+        var log = new WriteLog(Path.Combine(directory, LogFileName));
+        if (Staging)
+            _log = log;
+        else
+        {
+            using (log)
+                WriteLogToTable(log);
+            File.Delete(Path.Combine(directory, LogFileName));
+        }
+        Reload();
     }
 
     public string Name => "rocksdb";
@@ -136,8 +156,8 @@ public sealed class RocksDbEngine : IStorageEngine
                 continue;
             var hash = BinaryPrimitives.ReadUInt64BigEndian(k);
             var stored = it.GetValueSpan();
-            var version = DecodeVersion(stored);
-            var tombstone = IsTombstone(stored);
+            var version = StoredValue.VersionOf(stored);
+            var tombstone = StoredValue.IsTombstone(stored);
             _index.Set(hash, VersionIndex.Fingerprint(k[HashBytes..]), version, tombstone);
             _digests.Add(hash, k[HashBytes..], version, tombstone);
             n++;
@@ -162,13 +182,7 @@ public sealed class RocksDbEngine : IStorageEngine
         }
     }
 
-    private static byte[] StoredKey(ulong hash, ReadOnlySpan<byte> key)
-    {
-        var k = new byte[HashBytes + key.Length];
-        BinaryPrimitives.WriteUInt64BigEndian(k, hash);
-        key.CopyTo(k.AsSpan(HashBytes));
-        return k;
-    }
+    private static byte[] StoredKey(ulong hash, ReadOnlySpan<byte> key) => StoredValue.Key(hash, key);
 
     /// <summary>Values up to this size are encoded into a buffer kept for the next one.</summary>
     private const int EncodeBufferBytesKept = 64 * 1024;
@@ -177,39 +191,16 @@ public sealed class RocksDbEngine : IStorageEngine
 
     /// <summary>
     /// The stored form of <paramref name="v"/>, valid until the next call: RocksDB copies it into
-    /// its batch or memtable, so no array is made per write.
+    /// its memtable, so no array is made per write.
     /// </summary>
     private ReadOnlySpan<byte> Encode(VersionedValue v)
     {
-        var length = ValueHeaderBytes + (v.Value?.Length ?? 0);
+        var length = StoredValue.LengthOf(v);
         if (length > EncodeBufferBytesKept)
-            return EncodeInto(new byte[length], v); // A large value: its buffer is not kept.
+            return StoredValue.Encode(new byte[length], v); // A large value: its buffer is not kept.
         if (length > _encodeBuffer.Length)
             _encodeBuffer = new byte[Math.Min(EncodeBufferBytesKept, Math.Max(length, 2 * _encodeBuffer.Length))];
-        return EncodeInto(_encodeBuffer, v);
-    }
-
-    private static Span<byte> EncodeInto(byte[] buffer, VersionedValue v)
-    {
-        var bytes = buffer.AsSpan(0, ValueHeaderBytes + (v.Value?.Length ?? 0));
-        BinaryPrimitives.WriteInt64LittleEndian(bytes, v.Version.Timestamp);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes[8..], v.Version.Node);
-        bytes[TombstoneByte] = v.IsTombstone ? (byte)1 : (byte)0;
-        v.Value?.CopyTo(bytes[ValueHeaderBytes..]);
-        return bytes;
-    }
-
-    private static VersionedValue Decode(ReadOnlySpan<byte> bytes) =>
-        new(DecodeVersion(bytes), IsTombstone(bytes) ? null : bytes[ValueHeaderBytes..].ToArray());
-
-    /// <summary>Whether a stored value (its header checked by <see cref="DecodeVersion"/>) is a tombstone.</summary>
-    private static bool IsTombstone(ReadOnlySpan<byte> bytes) => bytes[TombstoneByte] == 1;
-
-    private static Core.Version DecodeVersion(ReadOnlySpan<byte> bytes)
-    {
-        if (bytes.Length < ValueHeaderBytes)
-            throw new InvalidDataException($"stored value of {bytes.Length} bytes is shorter than its {ValueHeaderBytes}-byte header");
-        return new Core.Version(BinaryPrimitives.ReadInt64LittleEndian(bytes), BinaryPrimitives.ReadInt32LittleEndian(bytes[8..]));
+        return StoredValue.Encode(_encodeBuffer, v);
     }
 
     /// <summary>
@@ -220,17 +211,16 @@ public sealed class RocksDbEngine : IStorageEngine
     {
         lock (_index)
         {
-            var k = _stagedValues.Count > 0 ? StoredKey(hash, key) : null;
-            if (k is not null && _stagedValues.TryGetValue(k, out var staged))
-                return staged;
             if (_cache.TryGet(hash, key, out var cached))
                 return cached;
+            if (_log is not null && _log.TryFind(hash, key, out var removed, out var logged))
+                return removed ? null : StoredValue.Decode(logged);
             if (_index.Find(hash, VersionIndex.Fingerprint(key), out _, out _) == VersionIndex.Found.Absent)
                 return null;
-            var stored = _db.Get(k ?? StoredKey(hash, key));
+            var stored = _db.Get(StoredKey(hash, key));
             if (stored is null)
                 return null;
-            var value = Decode(stored);
+            var value = StoredValue.Decode(stored);
             _cache.Set(hash, key, value);
             return value;
         }
@@ -267,14 +257,13 @@ public sealed class RocksDbEngine : IStorageEngine
 
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
-        var k = StoredKey(hash, key);
         var fingerprint = VersionIndex.Fingerprint(key);
         lock (_index)
         {
             var held = Held(hash, key, fingerprint);
             if (held?.Version >= value.Version)
                 return false;
-            Apply(k, value);
+            Apply(hash, key, value);
             _index.Set(hash, fingerprint, value.Version, value.IsTombstone);
             _digests.Replace(hash, key, held, value.Version, value.IsTombstone);
             _cache.Update(hash, key, value);
@@ -286,27 +275,40 @@ public sealed class RocksDbEngine : IStorageEngine
     }
 
     /// <summary>
-    /// Stages a put (<paramref name="value"/>) or a removal (null); with fsync always, or after a
-    /// staged batch failed, writes it at once and throws <see cref="StorageException"/> if it fails.
+    /// Logs a put (<paramref name="value"/>) or a removal (null); with fsync always, writes it to
+    /// RocksDB at once. Throws <see cref="StorageException"/> if the write fails, and then nothing
+    /// of it is kept. After a failed write of the log, each write reaches the file before it counts.
     /// </summary>
-    private void Apply(byte[] k, VersionedValue? value)
+    private void Apply(ulong hash, ReadOnlySpan<byte> key, VersionedValue? value)
     {
-        if (Staging && _stagingFailed is null)
+        if (_log is not null)
         {
-            if (value is { } put)
-                _staged.Put(k, Encode(put), null);
-            else
-                _staged.Delete(k);
-            _stagedValues[k] = value;
+            if (_logFailed is null)
+            {
+                _log.Append(hash, key, value);
+                return;
+            }
+            var at = _log.AppendUnindexed(hash, key, value);
+            try
+            {
+                _log.WriteOut();
+            }
+            catch (IOException e)
+            {
+                _log.DiscardUnwritten();
+                _logFailed = e.Message;
+                throw new StorageException((value is null ? "remove" : "write") + " failed: " + e.Message, e);
+            }
+            _log.IndexLast(at);
+            _logFailed = null;
             return;
         }
         try
         {
             if (value is { } put)
-                _db.Put(k, Encode(put), null, _write);
+                _db.Put(StoredKey(hash, key), Encode(put), null, _write);
             else
-                _db.Remove(k, null, _write);
-            _stagingFailed = null;
+                _db.Remove(StoredKey(hash, key), null, _write);
         }
         catch (RocksDbException e)
         {
@@ -316,13 +318,12 @@ public sealed class RocksDbEngine : IStorageEngine
 
     public bool RemoveIfVersion(ulong hash, ReadOnlySpan<byte> key, Core.Version version)
     {
-        var k = StoredKey(hash, key);
         var fingerprint = VersionIndex.Fingerprint(key);
         lock (_index)
         {
             if (Held(hash, key, fingerprint) is not { } held || held.Version != version)
                 return false;
-            Apply(k, null); // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
+            Apply(hash, key, null); // Unsynced like a put: the group commit (SyncPending) or the batch timer makes it durable.
             _index.Remove(hash, fingerprint);
             _digests.Remove(hash, key, version, held.Tombstone);
             _cache.Remove(hash, key);
@@ -332,158 +333,291 @@ public sealed class RocksDbEngine : IStorageEngine
         return true;
     }
 
+    /// <summary>RocksDB's entries merged with the write log's latest records, which replace (or, as removals, hide) RocksDB's for their keys.</summary>
     public ScanCursor? Scan(HashRange range, ScanCursor? after, int maxEntries, int maxBytes, List<StoredEntry> into)
     {
-        WriteStaged();
-        var segments = range.Segments().ToList();
-        var first = after is { } c ? segments.FindIndex(s => c.Hash >= s.Low && c.Hash <= s.High) : 0;
-        var taken = 0;
-        var bytes = 0;
-        using var it = _db.NewIterator();
-        for (var s = Math.Max(first, 0); s < segments.Count; s++)
+        lock (_index)
         {
-            var (low, high) = segments[s];
-            var resume = s == first && after is { } a ? StoredKey(a.Hash, a.Key) : null;
-            it.Seek(resume ?? StoredKey(low, []));
-            if (resume is not null && it.Valid() && it.GetKeySpan().SequenceEqual(resume))
-                it.Next();
-            for (; it.Valid(); it.Next())
+            var segments = range.Segments().ToList();
+            var first = after is { } c ? segments.FindIndex(s => c.Hash >= s.Low && c.Hash <= s.High) : 0;
+            var taken = 0;
+            var bytes = 0;
+            using var it = _db.NewIterator();
+            for (var s = Math.Max(first, 0); s < segments.Count; s++)
             {
-                var k = it.GetKeySpan();
-                if (k.Length < HashBytes)
-                    continue;
-                var hash = BinaryPrimitives.ReadUInt64BigEndian(k);
-                if (hash > high)
-                    break;
-                if (taken >= maxEntries || (taken > 0 && bytes >= maxBytes))
-                    return new ScanCursor(into[^1].Hash, into[^1].Key);
-                var entry = new StoredEntry(hash, k[HashBytes..].ToArray(), Decode(it.GetValueSpan()));
-                into.Add(entry);
-                taken++;
-                bytes += entry.Key.Length + (entry.Value.Value?.Length ?? 0);
+                var (low, high) = segments[s];
+                var resume = s == first && after is { } a ? StoredKey(a.Hash, a.Key) : null;
+                var logged = _log?.LatestIn(low, high, resume) ?? [];
+                var next = 0;
+                it.Seek(resume ?? StoredKey(low, []));
+                if (resume is not null && it.Valid() && it.GetKeySpan().SequenceEqual(resume))
+                    it.Next();
+                while (true)
+                {
+                    while (it.Valid() && it.GetKeySpan().Length < HashBytes)
+                        it.Next();
+                    var inDb = it.Valid() && BinaryPrimitives.ReadUInt64BigEndian(it.GetKeySpan()) <= high;
+                    if (!inDb && next == logged.Count)
+                        break;
+                    var order = !inDb ? 1 : next == logged.Count ? -1 : it.GetKeySpan().SequenceCompareTo(logged[next].StoredKey);
+                    StoredEntry entry;
+                    if (order < 0)
+                    {
+                        var k = it.GetKeySpan();
+                        entry = new StoredEntry(BinaryPrimitives.ReadUInt64BigEndian(k), k[HashBytes..].ToArray(), StoredValue.Decode(it.GetValueSpan()));
+                        it.Next();
+                    }
+                    else
+                    {
+                        if (order == 0)
+                            it.Next(); // Replaced by the log's record.
+                        var (k, value) = logged[next++];
+                        if (value is not { } v)
+                            continue; // Removed.
+                        entry = new StoredEntry(BinaryPrimitives.ReadUInt64BigEndian(k), k[HashBytes..], v);
+                    }
+                    if (taken >= maxEntries || (taken > 0 && bytes >= maxBytes))
+                        return new ScanCursor(into[^1].Hash, into[^1].Key);
+                    into.Add(entry);
+                    taken++;
+                    bytes += entry.Key.Length + (entry.Value.Value?.Length ?? 0);
+                }
             }
+            return null;
         }
-        return null;
     }
 
+    /// <summary>
+    /// Removes every entry of the range: the write log's get a removal record each, RocksDB's (the
+    /// keys the log does not hold) a deletion; both are synced at once.
+    /// </summary>
     public long DropRange(HashRange range)
     {
-        WriteStaged();
-        long removed = 0;
-        var dropped = new List<(ulong Hash, byte[] Key, Core.Version Version, bool Tombstone)>();
-        using var batch = new WriteBatch();
-        using (var it = _db.NewIterator())
+        lock (_index)
         {
-            foreach (var (low, high) in range.Segments())
+            long removed = 0;
+            var logged = new HashSet<byte[]>(StoredKeyComparer.Instance);
+            var dropped = new List<(ulong Hash, byte[] Key, Core.Version Version, bool Tombstone)>();
+            using var batch = new WriteBatch();
+            using (var it = _db.NewIterator())
             {
-                for (it.Seek(StoredKey(low, [])); it.Valid(); it.Next())
+                foreach (var (low, high) in range.Segments())
                 {
-                    var k = it.GetKeySpan();
-                    if (k.Length < HashBytes)
-                        continue;
-                    var hash = BinaryPrimitives.ReadUInt64BigEndian(k);
-                    if (hash > high)
-                        break;
-                    batch.Delete(k.ToArray());
-                    var stored = it.GetValueSpan();
-                    dropped.Add((hash, k[HashBytes..].ToArray(), DecodeVersion(stored), IsTombstone(stored)));
-                    removed++;
-                }
-            }
-        }
-        if (removed > 0)
-        {
-            try
-            {
-                lock (_index)
-                {
-                    _db.Write(batch, _write);
-                    foreach (var (hash, key, version, tombstone) in dropped)
+                    foreach (var (k, value) in _log?.LatestIn(low, high, null) ?? [])
                     {
-                        _index.RemoveHash(hash);
-                        _digests.Remove(hash, key, version, tombstone);
-                        _cache.Remove(hash, key);
+                        logged.Add(k); // Its RocksDB entry, if any, is hidden by the log's record.
+                        if (value is { } v)
+                            dropped.Add((BinaryPrimitives.ReadUInt64BigEndian(k), k[HashBytes..], v.Version, v.IsTombstone));
+                    }
+                    for (it.Seek(StoredKey(low, [])); it.Valid(); it.Next())
+                    {
+                        var k = it.GetKeySpan();
+                        if (k.Length < HashBytes)
+                            continue;
+                        var hash = BinaryPrimitives.ReadUInt64BigEndian(k);
+                        if (hash > high)
+                            break;
+                        var key = k.ToArray();
+                        if (logged.Contains(key))
+                            continue;
+                        batch.Delete(key);
+                        var stored = it.GetValueSpan();
+                        dropped.Add((hash, key[HashBytes..], StoredValue.VersionOf(stored), StoredValue.IsTombstone(stored)));
                     }
                 }
+            }
+            if (dropped.Count == 0)
+                return 0;
+            try
+            {
+                foreach (var (hash, key, version, tombstone) in dropped)
+                {
+                    if (_log is not null && logged.Count > 0 && logged.Contains(StoredKey(hash, key)))
+                        Apply(hash, key, null);
+                    _index.RemoveHash(hash);
+                    _digests.Remove(hash, key, version, tombstone);
+                    _cache.Remove(hash, key);
+                    removed++;
+                }
+                _db.Write(batch, _write);
                 lock (_syncLock)
                     WriteWal(sync: true);
+                if (_log is not null)
+                    SyncLog();
             }
             catch (RocksDbException e)
             {
                 throw new StorageException("dropping a range failed: " + e.Message, e);
             }
-            Interlocked.Add(ref _count, -removed);
+            finally
+            {
+                Interlocked.Add(ref _count, -removed);
+            }
+            return removed;
         }
-        return removed;
     }
 
     /// <summary>
     /// Makes every write appended before the call durable with one fsync of the log (group
     /// commit); in <see cref="FsyncMode.None"/> only hands them to the OS (<see cref="FlushWal"/>).
-    /// A no-op when nothing is pending. Safe to call from another thread than the writer's.
+    /// A no-op when nothing is pending. Safe to call from another thread than the writer's in
+    /// <see cref="FsyncMode.Always"/>.
     /// </summary>
     public void SyncPending()
     {
         if (_fsync == FsyncMode.None)
             FlushWal();
+        else if (_log is not null)
+            SyncLog();
         else
-        {
-            WriteStaged();
             WriteWalUpTo(ref _syncedSeq, sync: true);
-        }
     }
 
     /// <summary>
-    /// Writes the staged batch to RocksDB and hands every write made before the call to the OS
-    /// (write(2), no fsync), so that a crash of this process cannot lose it; a no-op when nothing
-    /// is staged or buffered. The host calls it after each batch of inputs, before their
+    /// Hands every write made before the call to the OS (one write(2) of the write log, no
+    /// fsync), so that a crash of this process cannot lose it, and turns a full log into a table.
+    /// A no-op when nothing is new. The host calls it after each batch of inputs, before their
     /// acknowledgements leave (in <see cref="FsyncMode.Always"/> it calls <see cref="SyncPending"/> instead).
     /// </summary>
-    /// <exception cref="StorageException">The staged batch or the write to the log file failed.</exception>
+    /// <exception cref="StorageException">The write to the log file failed.</exception>
     public void FlushWal()
     {
-        WriteStaged();
-        WriteWalUpTo(ref _walWrittenSeq, sync: false);
-    }
-
-    /// <summary>
-    /// Writes the staged puts and removals to RocksDB as one batch. When that fails, none of them
-    /// was acknowledged (the host withholds the step's acknowledgements), so the in-memory state
-    /// built from them is rebuilt from what RocksDB holds, and puts write at once until one succeeds.
-    /// </summary>
-    private void WriteStaged()
-    {
-        if (!Staging)
+        if (_log is null)
+        {
+            WriteWalUpTo(ref _walWrittenSeq, sync: false);
             return;
+        }
         lock (_index)
         {
-            if (_stagedValues.Count == 0)
+            WriteOutLog();
+            if (_log.Length < _nextTableAt)
                 return;
             try
             {
-                _db.Write(_staged, _write);
+                WriteLogToTable();
             }
-            catch (RocksDbException e)
+            catch (StorageException)
             {
-                _stagingFailed = e.Message;
-                Reload();
-                throw new StorageException("write failed: " + e.Message, e);
-            }
-            finally
-            {
-                _staged.Clear();
-                _stagedValues.Clear();
+                // The writes are in the log file, so they are safe; the table is tried again once
+                // the log has grown by as much again.
+                _nextTableAt = _log.Length + _logBytesPerTable;
             }
         }
     }
 
-    /// <summary>Rebuilds the version index, digests and count from RocksDB, and empties the value cache.</summary>
+    private readonly int _logBytesPerTable;
+    private int _nextTableAt;
+
+    /// <summary>Writes the log's new records to its file and fsyncs it.</summary>
+    private void SyncLog()
+    {
+        lock (_index)
+        {
+            WriteOutLog();
+            try
+            {
+                _log!.SyncWritten();
+            }
+            catch (IOException e)
+            {
+                throw new StorageException(e.Message, e);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes the log's new records to its file. When that fails, none of them was acknowledged
+    /// (the host withholds the step's acknowledgements), so they are taken back and the in-memory
+    /// state built from them is rebuilt, and puts write the log at once until one succeeds.
+    /// </summary>
+    private void WriteOutLog()
+    {
+        try
+        {
+            _log!.WriteOut();
+            _logFailed = null;
+        }
+        catch (IOException e)
+        {
+            _logFailed = e.Message;
+            _log!.DiscardUnwritten();
+            Reload();
+            throw new StorageException("write failed: " + e.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// Turns the write log's latest records into one table file that RocksDB ingests, then
+    /// empties the log; a no-op without a log or with an empty one.
+    /// </summary>
+    /// <exception cref="StorageException">The log or the table could not be written, or RocksDB refused it; the log is kept.</exception>
+    private void WriteLogToTable()
+    {
+        if (_log is null)
+            return;
+        lock (_index)
+        {
+            WriteOutLog();
+            WriteLogToTable(_log);
+            _nextTableAt = _logBytesPerTable;
+        }
+    }
+
+    private void WriteLogToTable(WriteLog log)
+    {
+        if (log.IsEmpty)
+            return;
+        var table = Path.Combine(_directory, TableFilePrefix + Guid.NewGuid().ToString("N") + ".sst");
+        try
+        {
+            if (log.WriteTable(table, _options))
+                _db.IngestExternalFiles([table], _ingest);
+            log.Clear();
+        }
+        catch (Exception e) when (e is RocksDbException or IOException or StorageException)
+        {
+            File.Delete(table);
+            throw e as StorageException ?? new StorageException("writing the write log to RocksDB failed: " + e.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// Rebuilds the version index, digests and count from RocksDB and the write log, and empties
+    /// the value cache.
+    /// </summary>
     private void Reload()
     {
         _index.Clear();
         _digests.Clear();
         _cache.Clear();
-        Interlocked.Exchange(ref _count, LoadIndex());
+        var n = LoadIndex();
+        // Each key's latest log record replaces what RocksDB holds for it.
+        _log?.ForEachLatest((hash, key, removed, stored) =>
+        {
+            var fingerprint = VersionIndex.Fingerprint(key);
+            (Core.Version Version, bool Tombstone)? held = _index.Find(hash, fingerprint, out var version, out var tombstone) switch
+            {
+                VersionIndex.Found.Absent => null,
+                VersionIndex.Found.Held => (version, tombstone),
+                _ => _db.Get(StoredKey(hash, key)) is { } inDb ? (StoredValue.VersionOf(inDb), StoredValue.IsTombstone(inDb)) : null,
+            };
+            if (removed)
+            {
+                if (held is not { } h)
+                    return;
+                _index.Remove(hash, fingerprint);
+                _digests.Remove(hash, key, h.Version, h.Tombstone);
+                n--;
+                return;
+            }
+            var logged = StoredValue.VersionOf(stored);
+            var loggedTombstone = StoredValue.IsTombstone(stored);
+            _index.Set(hash, fingerprint, logged, loggedTombstone);
+            _digests.Replace(hash, key, held, logged, loggedTombstone);
+            if (held is null)
+                n++;
+        });
+        Interlocked.Exchange(ref _count, n);
     }
 
     /// <summary>Writes (and with <paramref name="sync"/> fsyncs) the log unless <paramref name="covered"/> already reaches the last write.</summary>
@@ -514,7 +648,11 @@ public sealed class RocksDbEngine : IStorageEngine
 
     public void Flush()
     {
-        WriteStaged();
+        if (_log is not null)
+        {
+            SyncLog();
+            return;
+        }
         lock (_syncLock)
         {
             WriteWal(sync: true);
@@ -525,6 +663,7 @@ public sealed class RocksDbEngine : IStorageEngine
     public void Dispose()
     {
         Flush();
+        _log?.Dispose();
         _db.Dispose();
     }
 }

@@ -139,6 +139,66 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
         Assert.Equal([2], recoveredAgain.Get(2, after)?.Value);
     }
 
+    /// <summary>
+    /// A crash in the middle of writing the log leaves a record cut short: the engine reopens with
+    /// every whole record before it, cuts the file there, and goes on logging after them.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    public void A_record_cut_short_by_a_crash_is_dropped_and_the_records_before_it_are_kept(int cutBytes)
+    {
+        var path = Path.Combine(_root, "torn-" + cutBytes);
+        var kept = Encoding.UTF8.GetBytes("kept");
+        var torn = Encoding.UTF8.GetBytes("torn");
+        using (var engine = new RocksDbEngine(path, FsyncMode.None))
+        {
+            Assert.True(engine.Put(1, kept, new VersionedValue(new Core.Version(1, 1), [1])));
+            engine.FlushWal();
+            Assert.True(engine.Put(2, torn, new VersionedValue(new Core.Version(2, 1), [2, 2, 2])));
+            engine.FlushWal();
+            var crashed = CopyDirectory(path, path + "-crashed");
+            var log = Path.Combine(crashed, RocksDbEngine.LogFileName);
+            using (var file = File.OpenWrite(log))
+                file.SetLength(file.Length - cutBytes);
+            using (var recovered = new RocksDbEngine(crashed, FsyncMode.None))
+            {
+                Assert.Equal(1, recovered.Count);
+                Assert.Equal([1], recovered.Get(1, kept)?.Value);
+                Assert.Null(recovered.Get(2, torn));
+                Assert.True(recovered.Put(3, torn, new VersionedValue(new Core.Version(3, 1), [3])));
+                recovered.FlushWal();
+            }
+            using var again = new RocksDbEngine(crashed, FsyncMode.None);
+            Assert.Equal(2, again.Count);
+            Assert.Equal([3], again.Get(3, torn)?.Value);
+        }
+    }
+
+    /// <summary>A log left by fsync none or batch holds acknowledged writes: reopened with fsync always, they are ingested into RocksDB.</summary>
+    [Fact]
+    public void A_log_left_by_fsync_none_is_kept_when_the_directory_is_reopened_with_fsync_always()
+    {
+        var path = Path.Combine(_root, "mode-change");
+        var key = Encoding.UTF8.GetBytes("logged");
+        using (var engine = new RocksDbEngine(path, FsyncMode.None))
+        {
+            Assert.True(engine.Put(5, key, new VersionedValue(new Core.Version(5, 1), [5])));
+            Assert.True(engine.Put(6, key, new VersionedValue(new Core.Version(6, 1), null)));
+            engine.FlushWal();
+            CopyDirectory(path, path + "-crashed");
+        }
+        using (var always = new RocksDbEngine(path + "-crashed", FsyncMode.Always))
+        {
+            Assert.False(File.Exists(Path.Combine(path + "-crashed", RocksDbEngine.LogFileName)));
+            Assert.Equal([5], always.Get(5, key)?.Value);
+            Assert.True(always.Get(6, key)?.IsTombstone);
+            Assert.Equal(2, always.Count);
+        }
+        using var reopened = new RocksDbEngine(path + "-crashed", FsyncMode.None);
+        Assert.Equal([5], reopened.Get(5, key)?.Value);
+    }
+
     private static string CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
