@@ -428,21 +428,30 @@ public sealed class RocksDbEngine : IStorageEngine
             }
             if (dropped.Count == 0)
                 return 0;
+            var removalsLogged = false;
             try
             {
                 foreach (var (hash, key, version, tombstone) in dropped)
                 {
                     if (_log is not null && logged.Count > 0 && logged.Contains(StoredKey(hash, key)))
+                    {
                         Apply(hash, key, null);
+                        removalsLogged = true;
+                    }
                     _index.RemoveHash(hash);
                     _digests.Remove(hash, key, version, tombstone);
                     _cache.Remove(hash, key);
                     removed++;
                 }
-                _db.Write(batch, _write);
-                lock (_syncLock)
-                    WriteWal(sync: true);
-                if (_log is not null)
+                // Only what the drop wrote is synced: RocksDB's log for its deletions, the write
+                // log for its removal records.
+                if (batch.Count() > 0)
+                {
+                    _db.Write(batch, _write);
+                    lock (_syncLock)
+                        WriteWal(sync: true);
+                }
+                if (removalsLogged)
                     SyncLog();
             }
             catch (RocksDbException e)

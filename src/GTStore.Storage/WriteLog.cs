@@ -146,15 +146,35 @@ internal sealed partial class WriteLog : IDisposable
     public List<(byte[] StoredKey, VersionedValue? Value)> LatestIn(ulong low, ulong high, byte[]? after)
     {
         var found = new List<(byte[] StoredKey, VersionedValue? Value)>();
-        foreach (var at in Latest())
+        if (high - low < (ulong)_byHash.Count)
         {
-            var hash = HashAt(at);
-            if (hash < low || hash > high || after is not null && KeyAt(at).SequenceCompareTo(after) <= 0)
-                continue;
-            found.Add((KeyAt(at).ToArray(), ValueLengthAt(at) == RemovalLength ? null : StoredValue.Decode(StoredValueAt(at))));
+            // A range narrower than the keys held (a stray copy's one hash, a small repair):
+            // each of its hashes is looked up instead of every record read.
+            for (var hash = low; ; hash++)
+            {
+                if (_byHash.TryGetValue(hash, out var at))
+                    AddIfIn(at);
+                if (hash == high)
+                    break;
+            }
+            foreach (var at in _sharedHash?.Values ?? Enumerable.Empty<int>())
+                AddIfIn(at);
+        }
+        else
+        {
+            foreach (var at in Latest())
+                AddIfIn(at);
         }
         found.Sort((a, b) => a.StoredKey.AsSpan().SequenceCompareTo(b.StoredKey));
         return found;
+
+        void AddIfIn(int at)
+        {
+            var hash = HashAt(at);
+            if (hash < low || hash > high || after is not null && KeyAt(at).SequenceCompareTo(after) <= 0)
+                return;
+            found.Add((KeyAt(at).ToArray(), ValueLengthAt(at) == RemovalLength ? null : StoredValue.Decode(StoredValueAt(at))));
+        }
     }
 
     public delegate void LatestRecord(ulong hash, ReadOnlySpan<byte> key, bool removed, ReadOnlySpan<byte> stored);
