@@ -144,6 +144,16 @@ public sealed class RocksDbEngine : IStorageEngine
 
     public long Count => Interlocked.Read(ref _count);
 
+    /// <summary>Bytes of records in the write log, not yet in a table (0 with fsync always).</summary>
+    internal int LoggedBytes
+    {
+        get
+        {
+            lock (_index)
+                return _log?.Length ?? 0;
+        }
+    }
+
     /// <summary>Builds the version index from every stored entry; returns how many there are.</summary>
     private long LoadIndex()
     {

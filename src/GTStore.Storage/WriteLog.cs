@@ -225,10 +225,9 @@ internal sealed partial class WriteLog : IDisposable
     /// </summary>
     public bool WriteTable(string tablePath, DbOptions options)
     {
-        var latest = Latest().ToArray();
+        var latest = SortedLatest();
         if (latest.Length == 0)
             return false;
-        Array.Sort(latest, (a, b) => KeyAt(a).SequenceCompareTo(KeyAt(b)));
         var native = Native.Instance;
         var env = native.rocksdb_envoptions_create();
         var writer = native.rocksdb_sstfilewriter_create(env, options.Handle);
@@ -274,6 +273,30 @@ internal sealed partial class WriteLog : IDisposable
     }
 
     public void Dispose() => _file.Dispose();
+
+    /// <summary>
+    /// Every key's latest record, sorted by stored key: by ring hash (a sort of plain numbers, as
+    /// a stored key starts with its hash in big-endian order), then by key among equal hashes.
+    /// </summary>
+    private int[] SortedLatest()
+    {
+        var latest = Latest().ToArray();
+        var hashes = new ulong[latest.Length];
+        for (var i = 0; i < latest.Length; i++)
+            hashes[i] = HashAt(latest[i]);
+        Array.Sort(hashes, latest);
+        for (var i = 1; i < latest.Length; i++)
+        {
+            if (hashes[i] != hashes[i - 1])
+                continue;
+            var end = i + 1;
+            while (end < latest.Length && hashes[end] == hashes[i])
+                end++;
+            Array.Sort(latest, i - 1, end - i + 1, Comparer<int>.Create((a, b) => KeyAt(a).SequenceCompareTo(KeyAt(b))));
+            i = end - 1;
+        }
+        return latest;
+    }
 
     private IEnumerable<int> Latest() => _sharedHash is null ? _byHash.Values : _byHash.Values.Concat(_sharedHash.Values);
 
