@@ -29,7 +29,7 @@ public enum FsyncMode
 /// engine's own write log (<see cref="WriteLog"/>), which the host hands to the OS once per batch of
 /// inputs, before it acknowledges them (<see cref="FlushWal"/>): one write(2) per batch, not per
 /// put. Once the log holds <see cref="LogBytesPerTable"/> it is written as one sorted table file,
-/// which RocksDB ingests, and emptied; a scan or a range drop first does the same. In
+/// which RocksDB ingests, and emptied; scans and range drops merge the log with RocksDB. In
 /// <see cref="FsyncMode.Always"/> every put writes to RocksDB (and its log) at once. Dropping a range
 /// (<see cref="DropRange"/>) syncs at once.
 /// </remarks>
