@@ -40,6 +40,9 @@ public sealed class RocksDbEngine : IStorageEngine
     /// <summary>The write log's file, in the RocksDB directory (RocksDB leaves files it does not name alone).</summary>
     public const string LogFileName = "gtstore-writes.log";
 
+    /// <summary>A full write log whose table is being written; older than <see cref="LogFileName"/>, so ingested first on open.</summary>
+    public const string SealedLogFileName = "gtstore-writes.sealed.log";
+
     /// <summary>Table files being written from the log, before RocksDB ingests (moves) them.</summary>
     private const string TableFilePrefix = "gtstore-table-";
 
@@ -74,8 +77,15 @@ public sealed class RocksDbEngine : IStorageEngine
 
     // Fsync none and batch: puts and removals go to the write log, handed to the OS when the loop
     // step ends (FlushWal); reads find them there until they are in a table. All calls come from
-    // the node's loop in these modes.
-    private readonly WriteLog? _log;
+    // the node's loop in these modes. A full log is sealed: its table is written and ingested on
+    // another thread (_tabling) while a new log takes the writes; reads look in the new log, then
+    // the sealed one, then RocksDB. Nothing writes the sealed log, so the two threads share it
+    // read-only; a removal of a key it holds is a record in the new log.
+    private WriteLog? _log;
+    private WriteLog? _sealed;
+    private Task? _tabling;
+    // The records array of the last sealed log once its table is in, for the next log to reuse.
+    private byte[]? _spareRecords;
     private readonly DbOptions _options;
     private readonly string _directory;
     private readonly IngestExternalFileOptions _ingest = new IngestExternalFileOptions().SetMoveFiles(true);
@@ -120,6 +130,15 @@ public sealed class RocksDbEngine : IStorageEngine
         // Table files a crash left before RocksDB took them: their records are still in the log.
         foreach (var leftover in Directory.GetFiles(directory, TableFilePrefix + "*"))
             File.Delete(leftover);
+        // A sealed log a crash left holds the older records: in RocksDB before the log's are read.
+        // (RocksDB may hold its table already; ingesting it again changes nothing, as no later
+        // table can have been ingested before it was deleted.)
+        if (File.Exists(Path.Combine(directory, SealedLogFileName)))
+        {
+            using var older = new WriteLog(Path.Combine(directory, SealedLogFileName));
+            WriteLogToTable(older);
+            older.Delete();
+        }
         // With fsync always a put writes RocksDB at once, so that a full disk fails the put itself
         // with a clear error rather than the batch's sync. A log left by the other modes is
         // ingested first: its records are acknowledged writes.
@@ -150,8 +169,18 @@ public sealed class RocksDbEngine : IStorageEngine
         get
         {
             lock (_index)
-                return _log?.Length ?? 0;
+                return (_log?.Length ?? 0) + (_sealed?.Length ?? 0);
         }
+    }
+
+    /// <summary>When set (tests), a table is written from a sealed log only once this is set: the sealed state can be held.</summary>
+    internal ManualResetEventSlim? TableGate { get; set; }
+
+    /// <summary>Waits until the table being written from a sealed log, if any, is in RocksDB (tests).</summary>
+    internal void AwaitTable()
+    {
+        lock (_index)
+            ReleaseTable(wait: true);
     }
 
     /// <summary>Builds the version index from every stored entry; returns how many there are.</summary>
@@ -223,7 +252,8 @@ public sealed class RocksDbEngine : IStorageEngine
         {
             if (_cache.TryGet(hash, key, out var cached))
                 return cached;
-            if (_log is not null && _log.TryFind(hash, key, out var removed, out var logged))
+            if (_log is not null && (_log.TryFind(hash, key, out var removed, out var logged)
+                                     || _sealed is not null && _sealed.TryFind(hash, key, out removed, out logged)))
                 return removed ? null : StoredValue.Decode(logged);
             if (_index.Find(hash, VersionIndex.Fingerprint(key), out _, out _) == VersionIndex.Found.Absent)
                 return null;
@@ -357,7 +387,7 @@ public sealed class RocksDbEngine : IStorageEngine
             {
                 var (low, high) = segments[s];
                 var resume = s == first && after is { } a ? StoredKey(a.Hash, a.Key) : null;
-                var logged = _log?.LatestIn(low, high, resume) ?? [];
+                var logged = LoggedIn(low, high, resume);
                 var next = 0;
                 it.Seek(resume ?? StoredKey(low, []));
                 if (resume is not null && it.Valid() && it.GetKeySpan().SequenceEqual(resume))
@@ -398,8 +428,9 @@ public sealed class RocksDbEngine : IStorageEngine
     }
 
     /// <summary>
-    /// Removes every entry of the range: the write log's get a removal record each, RocksDB's (the
-    /// keys the log does not hold) a deletion; both are synced at once.
+    /// Removes every entry of the range: the write logs' get a removal record each in the new log
+    /// (which hides the sealed log's records and, once a table, their copies in RocksDB), RocksDB's
+    /// (the keys no log holds) a deletion; both are synced at once.
     /// </summary>
     public long DropRange(HashRange range)
     {
@@ -413,7 +444,7 @@ public sealed class RocksDbEngine : IStorageEngine
             {
                 foreach (var (low, high) in range.Segments())
                 {
-                    foreach (var (k, value) in _log?.LatestIn(low, high, null) ?? [])
+                    foreach (var (k, value) in LoggedIn(low, high, null))
                     {
                         logged.Add(k); // Its RocksDB entry, if any, is hidden by the log's record.
                         if (value is { } v)
@@ -509,25 +540,101 @@ public sealed class RocksDbEngine : IStorageEngine
         lock (_index)
         {
             WriteOutLog();
-            if (_log.Length < _nextTableAt)
-                return;
-            try
-            {
-                WriteLogToTable();
-            }
-            catch (StorageException)
-            {
-                // The writes are in the log file, so they are safe; the table is tried again once
-                // the log has grown by as much again.
-                _nextTableAt = _log.Length + _logBytesPerTable;
-            }
+            ReleaseTable(wait: false);
+            if (_log.Length >= _nextTableAt)
+                StartTable();
         }
     }
+
+    /// <summary>
+    /// Seals the full log (a new one takes the writes) and writes its table on another thread.
+    /// The table before it, if still being written, is waited for: tables must be ingested in
+    /// the order of their logs, newer records on top. A sealed log whose table failed is tried
+    /// again instead, and the log grows on meanwhile (its writes are safe in its file).
+    /// </summary>
+    private void StartTable()
+    {
+        ReleaseTable(wait: true);
+        _nextTableAt = _log!.Length + _logBytesPerTable;
+        if (_sealed is null)
+        {
+            try
+            {
+                Seal();
+            }
+            catch (IOException)
+            {
+                return; // Tried again once the log has grown by as much again.
+            }
+            _nextTableAt = _logBytesPerTable;
+        }
+        var full = _sealed!;
+        var table = NewTablePath();
+        var gate = TableGate;
+        _tabling = Task.Run(() =>
+        {
+            gate?.Wait();
+            try
+            {
+                if (full.WriteTable(table, _options))
+                    _db.IngestExternalFiles([table], _ingest);
+            }
+            catch
+            {
+                File.Delete(table);
+                throw;
+            }
+            full.Delete();
+        });
+    }
+
+    /// <summary>Renames the log's file to the sealed log's and opens a new log.</summary>
+    private void Seal()
+    {
+        var full = _log!;
+        var path = Path.Combine(_directory, LogFileName);
+        full.MoveTo(Path.Combine(_directory, SealedLogFileName));
+        try
+        {
+            _log = new WriteLog(path, _spareRecords);
+            _spareRecords = null;
+        }
+        catch (IOException)
+        {
+            full.MoveTo(path);
+            throw;
+        }
+        _sealed = full;
+    }
+
+    /// <summary>
+    /// Once the sealed log's table is in RocksDB (waiting for it with <paramref name="wait"/>),
+    /// lets the sealed log go. A failed table keeps it, to be tried again by <see cref="StartTable"/>.
+    /// </summary>
+    private void ReleaseTable(bool wait)
+    {
+        if (_tabling is not { } tabling || !wait && !tabling.IsCompleted)
+            return;
+        _tabling = null;
+        try
+        {
+            tabling.GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is RocksDbException or IOException or StorageException)
+        {
+            return;
+        }
+        _spareRecords = _sealed!.DetachRecords();
+        _sealed.Dispose();
+        _sealed = null;
+    }
+
+    private string NewTablePath() => Path.Combine(_directory, TableFilePrefix + Guid.NewGuid().ToString("N") + ".sst");
 
     private readonly int _logBytesPerTable;
     private int _nextTableAt;
 
-    /// <summary>Writes the log's new records to its file and fsyncs it.</summary>
+    /// <summary>Writes the log's new records to its file and fsyncs it (and the sealed log, if its last records are unsynced).</summary>
     private void SyncLog()
     {
         lock (_index)
@@ -535,6 +642,7 @@ public sealed class RocksDbEngine : IStorageEngine
             WriteOutLog();
             try
             {
+                _sealed?.SyncWritten(); // Its last records, written out before it was sealed.
                 _log!.SyncWritten();
             }
             catch (IOException e)
@@ -565,28 +673,13 @@ public sealed class RocksDbEngine : IStorageEngine
         }
     }
 
-    /// <summary>
-    /// Turns the write log's latest records into one table file that RocksDB ingests, then
-    /// empties the log; a no-op without a log or with an empty one.
-    /// </summary>
-    /// <exception cref="StorageException">The log or the table could not be written, or RocksDB refused it; the log is kept.</exception>
-    private void WriteLogToTable()
-    {
-        if (_log is null)
-            return;
-        lock (_index)
-        {
-            WriteOutLog();
-            WriteLogToTable(_log);
-            _nextTableAt = _logBytesPerTable;
-        }
-    }
-
+    /// <summary>Turns <paramref name="log"/>'s latest records into one table file that RocksDB ingests, then empties the log.</summary>
+    /// <exception cref="StorageException">The table could not be written, or RocksDB refused it; the log is kept.</exception>
     private void WriteLogToTable(WriteLog log)
     {
         if (log.IsEmpty)
             return;
-        var table = Path.Combine(_directory, TableFilePrefix + Guid.NewGuid().ToString("N") + ".sst");
+        var table = NewTablePath();
         try
         {
             if (log.WriteTable(table, _options))
@@ -610,8 +703,12 @@ public sealed class RocksDbEngine : IStorageEngine
         _digests.Clear();
         _cache.Clear();
         var n = LoadIndex();
-        // Each key's latest log record replaces what RocksDB holds for it.
-        _log?.ForEachLatest((hash, key, removed, stored) =>
+        // Each key's latest log record replaces what RocksDB holds for it, the new log's the sealed one's.
+        _sealed?.ForEachLatest(Overlay);
+        _log?.ForEachLatest(Overlay);
+        Interlocked.Exchange(ref _count, n);
+
+        void Overlay(ulong hash, ReadOnlySpan<byte> key, bool removed, ReadOnlySpan<byte> stored)
         {
             var fingerprint = VersionIndex.Fingerprint(key);
             (Core.Version Version, bool Tombstone)? held = _index.Find(hash, fingerprint, out var version, out var tombstone) switch
@@ -635,8 +732,36 @@ public sealed class RocksDbEngine : IStorageEngine
             _digests.Replace(hash, key, held, logged, loggedTombstone);
             if (held is null)
                 n++;
-        });
-        Interlocked.Exchange(ref _count, n);
+        }
+    }
+
+    /// <summary>
+    /// The latest logged record of every key in [<paramref name="low"/>, <paramref name="high"/>]
+    /// after <paramref name="after"/>, sorted by stored key: the new log's, and the sealed log's
+    /// for keys the new one does not hold.
+    /// </summary>
+    private List<(byte[] StoredKey, VersionedValue? Value)> LoggedIn(ulong low, ulong high, byte[]? after)
+    {
+        var newer = _log?.LatestIn(low, high, after) ?? [];
+        if (_sealed?.LatestIn(low, high, after) is not { Count: > 0 } older)
+            return newer;
+        if (newer.Count == 0)
+            return older;
+        var merged = new List<(byte[] StoredKey, VersionedValue? Value)>(newer.Count + older.Count);
+        int i = 0, j = 0;
+        while (i < newer.Count || j < older.Count)
+        {
+            var order = i == newer.Count ? 1 : j == older.Count ? -1 : newer[i].StoredKey.AsSpan().SequenceCompareTo(older[j].StoredKey);
+            if (order <= 0)
+            {
+                merged.Add(newer[i++]);
+                if (order == 0)
+                    j++;
+            }
+            else
+                merged.Add(older[j++]);
+        }
+        return merged;
     }
 
     /// <summary>Writes (and with <paramref name="sync"/> fsyncs) the log unless <paramref name="covered"/> already reaches the last write.</summary>
@@ -682,6 +807,9 @@ public sealed class RocksDbEngine : IStorageEngine
     public void Dispose()
     {
         Flush();
+        lock (_index)
+            ReleaseTable(wait: true);
+        _sealed?.Dispose(); // Its table failed: its file stays, ingested on the next open.
         _log?.Dispose();
         _db.Dispose();
     }

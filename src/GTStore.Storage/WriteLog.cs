@@ -25,13 +25,15 @@ namespace GTStore.Storage;
 /// file is read back up to the first record that is cut short or fails its CRC (the tail of a
 /// write a crash interrupted, never acknowledged), and the file is cut there.
 /// </remarks>
-internal sealed partial class WriteLog : IDisposable
+internal sealed class WriteLog : IDisposable
 {
     public const int RecordHeaderBytes = 4 + 4 + 4;
     private const int RemovalLength = -1;
     private const int InitialBytes = 64 * 1024;
+    /// <summary>A records array bigger than this (grown by a huge value) is not kept for the next table's records.</summary>
+    private const int MaxRecordsKept = 4 * InitialBytes * 256;
 
-    private readonly string _path;
+    private string _path;
     private readonly SafeFileHandle _file;
     private byte[] _records;
     private int _length;
@@ -41,15 +43,18 @@ internal sealed partial class WriteLog : IDisposable
     /// <summary>Keys whose ring hash another key in <see cref="_byHash"/> holds (rare: 64-bit hashes).</summary>
     private Dictionary<byte[], int>? _sharedHash;
 
-    /// <summary>Opens the log at <paramref name="path"/> (created if missing) and reads back what it holds.</summary>
-    public WriteLog(string path)
+    /// <summary>
+    /// Opens the log at <paramref name="path"/> (created if missing) and reads back what it holds,
+    /// into <paramref name="records"/> when given and big enough (an earlier log's, <see cref="DetachRecords"/>).
+    /// </summary>
+    public WriteLog(string path, byte[]? records = null)
     {
         _path = path;
         _file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite);
         var length = RandomAccess.GetLength(_file);
         if (length > Array.MaxLength / 2)
             throw new InvalidDataException($"write log {path} is {length} bytes, more than the {Array.MaxLength / 2} it can hold");
-        _records = new byte[Math.Max(InitialBytes, (int)length)];
+        _records = records is not null && records.Length >= length ? records : new byte[Math.Max(InitialBytes, (int)length)];
         var read = 0;
         while (read < length)
         {
@@ -268,8 +273,39 @@ internal sealed partial class WriteLog : IDisposable
         _length = _written = 0;
         _unsynced = false;
         ClearTable();
-        if (_records.Length > 4 * InitialBytes * 256)
+        if (_records.Length > MaxRecordsKept)
             _records = new byte[InitialBytes]; // After a huge value: do not keep its room.
+    }
+
+    /// <summary>
+    /// Renames the log's file to <paramref name="path"/> (in the same directory) and makes the
+    /// rename durable; the log keeps its handle and records.
+    /// </summary>
+    public void MoveTo(string path)
+    {
+        File.Move(_path, path);
+        _path = path;
+        Fsync.Directory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    }
+
+    /// <summary>Removes the log's file, durably: its records are in RocksDB now. The log stays readable until disposed.</summary>
+    public void Delete()
+    {
+        File.Delete(_path);
+        Fsync.Directory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
+    }
+
+    /// <summary>
+    /// Hands over the records array for another log to reuse (unless it grew huge), leaving this
+    /// log empty: call it only once nothing reads this log any more.
+    /// </summary>
+    public byte[]? DetachRecords()
+    {
+        var records = _records;
+        _records = [];
+        _length = _written = 0;
+        ClearTable();
+        return records.Length > MaxRecordsKept ? null : records;
     }
 
     public void Dispose() => _file.Dispose();
@@ -354,14 +390,7 @@ internal sealed partial class WriteLog : IDisposable
     private ReadOnlySpan<byte> StoredValueAt(int at) =>
         ValueLengthAt(at) is var n and >= 0 ? _records.AsSpan(at + RecordHeaderBytes + KeyLengthAt(at), n) : default;
 
-    private void Sync()
-    {
-        if (Fsync((int)_file.DangerousGetHandle()) != 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            throw new IOException($"fsync of the write log {_path} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
-        }
-    }
+    private void Sync() => Fsync.File(_file, "the write log " + _path);
 
     private static void Check(IntPtr error, string what)
     {
@@ -372,6 +401,4 @@ internal sealed partial class WriteLog : IDisposable
         throw new StorageException(what + " failed: " + message);
     }
 
-    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
-    private static partial int Fsync(int fd);
 }

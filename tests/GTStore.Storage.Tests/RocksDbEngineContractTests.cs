@@ -215,6 +215,7 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
             }
             Assert.True(engine.RemoveIfVersion(42, [1], new Core.Version(13, 1)));
             engine.FlushWal();
+            engine.AwaitTable();
             Assert.Equal(0, engine.LoggedBytes);
             Assert.Null(engine.Get(42, [1]));
             Assert.Equal(new byte[] { 0 }, engine.Get(42, [9])?.Value);
@@ -229,6 +230,69 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
             Assert.Equal(i == 2, reopened.Get(7 - (ulong)i, [(byte)i])?.IsTombstone);
         }
         Assert.Null(reopened.Get(42, [1]));
+    }
+
+    /// <summary>
+    /// While a full log's table is being written, the sealed log is read after the new one: gets,
+    /// scans and drops see its records, a drop of one it holds is not undone when its table lands,
+    /// and a crash in the middle leaves both logs, read back in order.
+    /// </summary>
+    [Fact]
+    public void Records_of_a_log_whose_table_is_being_written_are_read_replaced_and_dropped_and_survive_a_crash()
+    {
+        var path = Path.Combine(_root, "sealed");
+        using var gate = new ManualResetEventSlim(false);
+        var kept = Encoding.UTF8.GetBytes("kept");
+        var replaced = Encoding.UTF8.GetBytes("replaced");
+        var dropped = Encoding.UTF8.GetBytes("dropped");
+        var removed = Encoding.UTF8.GetBytes("removed");
+        var engine = new RocksDbEngine(path, FsyncMode.None, logBytesPerTable: 200) { TableGate = gate };
+        try
+        {
+            Assert.True(engine.Put(10, kept, new VersionedValue(new Core.Version(1, 1), [1])));
+            Assert.True(engine.Put(20, replaced, new VersionedValue(new Core.Version(1, 1), [2])));
+            Assert.True(engine.Put(30, dropped, new VersionedValue(new Core.Version(1, 1), [3])));
+            Assert.True(engine.Put(40, removed, new VersionedValue(new Core.Version(1, 1), [4])));
+            for (var i = 0; i < 4; i++)
+                Assert.True(engine.Put(1000 + (ulong)i, [(byte)i], new VersionedValue(new Core.Version(1, 1), new byte[40])));
+            engine.FlushWal(); // Past 200 bytes: sealed, its table held at the gate.
+            Assert.True(File.Exists(Path.Combine(path, RocksDbEngine.SealedLogFileName)));
+            Assert.True(engine.Put(20, replaced, new VersionedValue(new Core.Version(2, 1), [22])));
+            Assert.Equal(1, engine.DropRange(new HashRange(29, 30)));
+            Assert.True(engine.RemoveIfVersion(40, removed, new Core.Version(1, 1)));
+            engine.FlushWal();
+            AssertHeld(engine);
+
+            var crashed = CopyDirectory(path, path + "-crashed");
+            using (var recovered = new RocksDbEngine(crashed, FsyncMode.None))
+                AssertHeld(recovered);
+            Assert.False(File.Exists(Path.Combine(crashed, RocksDbEngine.SealedLogFileName)));
+
+            gate.Set();
+            engine.AwaitTable();
+            Assert.False(File.Exists(Path.Combine(path, RocksDbEngine.SealedLogFileName)));
+            AssertHeld(engine);
+        }
+        finally
+        {
+            gate.Set(); // A failed assertion must not leave Dispose waiting for the held table.
+            engine.Dispose();
+        }
+        using var reopened = new RocksDbEngine(path, FsyncMode.None);
+        AssertHeld(reopened);
+
+        void AssertHeld(RocksDbEngine held)
+        {
+            Assert.Equal(6, held.Count);
+            Assert.Equal([1], held.Get(10, kept)?.Value);
+            Assert.Equal([22], held.Get(20, replaced)?.Value);
+            Assert.Null(held.Get(30, dropped));
+            Assert.Null(held.Get(40, removed));
+            var scanned = new List<StoredEntry>();
+            Assert.Null(held.Scan(new HashRange(0, 0), null, 100, 1 << 20, scanned));
+            Assert.Equal([10UL, 20, 1000, 1001, 1002, 1003], scanned.Select(e => e.Hash));
+            Assert.Equal(new Core.Version(2, 1), scanned[1].Value.Version);
+        }
     }
 
     private static string CopyDirectory(string from, string to)
