@@ -293,6 +293,7 @@ public sealed class RespServerTests
         var allocated = System.Text.RegularExpressions.Regex.Match(info, "\r\ngc_allocated_bytes:([0-9]+)\r\n");
         Assert.True(allocated.Success && long.Parse(allocated.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, info);
         Assert.Matches("\r\ngc_gen0_collections:[0-9]+\r\n", info);
+        Assert.Matches("\r\ngc_heap_committed_bytes:[0-9]+\r\ngc_heap_fragmented_bytes:[0-9]+\r\n", info);
         Assert.Equal("$# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n", await client.ReadReplyAsync());
         Assert.Equal("$", await client.ReadReplyAsync());
     }

@@ -98,6 +98,11 @@ internal static class RespInfo
                 Field(text, "gc_gen0_collections", GC.CollectionCount(0));
                 Field(text, "gc_gen1_collections", GC.CollectionCount(1));
                 Field(text, "gc_gen2_collections", GC.CollectionCount(2));
+                // What the heap holds from the OS at the last collection, and how much of it lies
+                // free between objects: RSS beyond the committed bytes is native (RocksDB, stacks).
+                var heap = GC.GetGCMemoryInfo();
+                Field(text, "gc_heap_committed_bytes", heap.TotalCommittedBytes);
+                Field(text, "gc_heap_fragmented_bytes", heap.FragmentedBytes);
                 break;
             case "persistence":
                 text.Append("# Persistence\r\n");
