@@ -295,6 +295,107 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
         }
     }
 
+    /// <summary>
+    /// A failed write of the log while a sealed log's table is held: the step's records are taken
+    /// back and the version index rebuilt from RocksDB and both logs. The sealed log's keys must
+    /// keep their versions (puts decide "newer?" from them) and count, with nothing of them in
+    /// RocksDB yet; once the disk has room again and the table is in, everything is there.
+    /// </summary>
+    [Fact]
+    public void A_failed_log_write_while_a_table_is_held_keeps_the_sealed_logs_keys_in_the_index()
+    {
+        var mountPoint = Path.Combine(_root, "small-disk");
+        Directory.CreateDirectory(mountPoint);
+        var mounted = Run("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mountPoint);
+        if (mounted.ExitCode != 0)
+            throw new Xunit.Sdk.XunitException($"this test mounts a tmpfs and needs root (CAP_SYS_ADMIN): mount exited {mounted.ExitCode}: {mounted.Output}");
+        try
+        {
+            var path = Path.Combine(mountPoint, "db");
+            var filler = Path.Combine(mountPoint, "filler");
+            using var gate = new ManualResetEventSlim(false);
+            var sealedKeys = new List<(ulong Hash, byte[] Key)>();
+            var engine = new RocksDbEngine(path, FsyncMode.None, logBytesPerTable: 200) { TableGate = gate };
+            try
+            {
+                for (var i = 0; i < 4; i++)
+                {
+                    var key = new[] { (byte)i };
+                    sealedKeys.Add((100 + (ulong)i, key));
+                    Assert.True(engine.Put(100 + (ulong)i, key, new VersionedValue(new Core.Version(5, 1), new byte[60])));
+                }
+                engine.FlushWal(); // Past 200 bytes: sealed, its table held at the gate.
+                Assert.True(File.Exists(Path.Combine(path, RocksDbEngine.SealedLogFileName)));
+
+                FillDisk(filler);
+                Assert.True(engine.Put(500, [9], new VersionedValue(new Core.Version(1, 1), new byte[4096])));
+                var failed = Assert.Throws<StorageException>(engine.FlushWal);
+                Assert.Contains("write failed", failed.Message);
+                AssertSealedHeld(engine);
+                Assert.Null(engine.VersionOf(500, [9])); // Taken back: never acknowledged.
+
+                File.Delete(filler);
+                gate.Set();
+                engine.AwaitTable();
+                Assert.True(engine.Put(500, [9], new VersionedValue(new Core.Version(1, 1), [9])));
+                engine.FlushWal();
+                AssertSealedHeld(engine, extra: 1);
+            }
+            finally
+            {
+                gate.Set(); // A failed assertion must not leave Dispose waiting for the held table.
+                engine.Dispose();
+            }
+            using var reopened = new RocksDbEngine(path, FsyncMode.None);
+            AssertSealedHeld(reopened, extra: 1);
+            Assert.Equal([9], reopened.Get(500, [9])?.Value);
+
+            void AssertSealedHeld(RocksDbEngine held, int extra = 0)
+            {
+                Assert.Equal(sealedKeys.Count + extra, held.Count);
+                foreach (var (hash, key) in sealedKeys)
+                {
+                    Assert.Equal(new Core.Version(5, 1), held.VersionOf(hash, key));
+                    Assert.False(held.Put(hash, key, new VersionedValue(new Core.Version(4, 1), [0]))); // Older than held: refused.
+                    Assert.Equal(60, held.Get(hash, key)?.Value?.Length);
+                }
+            }
+        }
+        finally
+        {
+            if (Run("umount", mountPoint).ExitCode != 0)
+                Run("umount", "-l", mountPoint);
+        }
+    }
+
+    /// <summary>Writes <paramref name="path"/> until the file system has no room left.</summary>
+    private static void FillDisk(string path)
+    {
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.None, 1);
+        var block = new byte[64 * 1024];
+        try
+        {
+            while (true)
+                file.Write(block);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static (int ExitCode, string Output) Run(string file, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(file) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+            start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start) ?? throw new InvalidOperationException("could not run " + file);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(30_000))
+            throw new TimeoutException($"{file} did not exit within 30 s");
+        return (process.ExitCode, stdout.Result + stderr.Result);
+    }
+
     private static string CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
