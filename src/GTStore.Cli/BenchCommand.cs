@@ -13,17 +13,18 @@ public static class BenchCommand
         public Option<int> Pipeline { get; } = new("--pipeline") { Description = "Requests in flight per client", DefaultValueFactory = _ => 4 };
         public Option<int> ValueSize { get; } = new("--value-size") { Description = "Value size in bytes", DefaultValueFactory = _ => 100 };
         public Option<string> Engine { get; } = new("--engine") { Description = "rocksdb or memory", DefaultValueFactory = _ => "rocksdb" };
+        public Option<string> Fsync { get; } = new("--fsync") { Description = "When nodes sync writes to disk: always, batch or none", DefaultValueFactory = _ => "always" };
         public Option<string> Out { get; } = new("--out") { Description = "Directory for the JSON results and PNG charts", DefaultValueFactory = _ => Path.Combine("bench", "results") };
 
         public void AddTo(Command c)
         {
-            foreach (var o in new Option[] { Nodes, Clients, Pipeline, ValueSize, Engine, Out })
+            foreach (var o in new Option[] { Nodes, Clients, Pipeline, ValueSize, Engine, Fsync, Out })
                 c.Options.Add(o);
         }
 
         public BenchSettings Read(ParseResult r, List<string> errors)
         {
-            var s = new BenchSettings(r.GetValue(Nodes), r.GetValue(Clients), r.GetValue(Pipeline), r.GetValue(ValueSize), r.GetValue(Engine)!, r.GetValue(Out)!);
+            var s = new BenchSettings(r.GetValue(Nodes), r.GetValue(Clients), r.GetValue(Pipeline), r.GetValue(ValueSize), r.GetValue(Engine)!, r.GetValue(Fsync)!, r.GetValue(Out)!);
             if (s.Nodes is < 1 or > 64)
                 errors.Add($"--nodes must be 1..64, got {s.Nodes}");
             if (s.Clients is < 1 or > 1024)
@@ -34,6 +35,8 @@ public static class BenchCommand
                 errors.Add($"--value-size must be 0..{Core.Limits.ValueBytesMaxDefault}, got {s.ValueBytes}");
             if (s.Engine is not ("rocksdb" or "memory"))
                 errors.Add($"--engine must be rocksdb or memory, got '{s.Engine}'");
+            if (s.Fsync is not ("always" or "batch" or "none"))
+                errors.Add($"--fsync must be always, batch or none, got '{s.Fsync}'");
             return s;
         }
     }

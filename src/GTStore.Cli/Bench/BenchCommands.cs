@@ -8,7 +8,7 @@ using Spectre.Console;
 namespace GTStore.Cli.Bench;
 
 /// <summary>Settings shared by the bench commands.</summary>
-public sealed record BenchSettings(int Nodes, int Clients, int Pipeline, int ValueBytes, string Engine, string OutputDirectory);
+public sealed record BenchSettings(int Nodes, int Clients, int Pipeline, int ValueBytes, string Engine, string Fsync, string OutputDirectory);
 
 /// <summary>
 /// <c>gtstore bench</c>: fresh local clusters of real processes driven through the client library,
@@ -53,6 +53,7 @@ public static class BenchCommands
             ["pipeline"] = s.Pipeline,
             ["valueBytes"] = s.ValueBytes,
             ["engine"] = s.Engine,
+            ["fsync"] = s.Fsync,
             ["operations"] = ops,
             ["readRatio"] = readRatio,
             ["results"] = new JsonArray(rows.Select(r => (JsonNode)ResultJson(r.Result, new JsonObject { ["replicas"] = r.N })).ToArray()),
@@ -138,6 +139,8 @@ public static class BenchCommands
             ["clients"] = s.Clients,
             ["pipeline"] = s.Pipeline,
             ["valueBytes"] = s.ValueBytes,
+            ["engine"] = s.Engine,
+            ["fsync"] = s.Fsync,
         }));
         AnsiConsole.MarkupLine($"results: {Markup.Escape(json)}");
         return result.Errors > 0 ? 1 : 0;
@@ -158,8 +161,8 @@ public static class BenchCommands
         var clients = new List<GTStoreClient>();
         try
         {
-            AnsiConsole.MarkupLine($"starting {s.Nodes} nodes, N={config.ReplicationFactor} R={config.ReadQuorum} W={config.WriteQuorum}, engine {s.Engine}");
-            var file = await cluster.StartAsync(s.Nodes, config, "uds", s.Engine).ConfigureAwait(false);
+            AnsiConsole.MarkupLine($"starting {s.Nodes} nodes, N={config.ReplicationFactor} R={config.ReadQuorum} W={config.WriteQuorum}, engine {s.Engine}, fsync {s.Fsync}");
+            var file = await cluster.StartAsync(s.Nodes, config, "uds", s.Engine, s.Fsync).ConfigureAwait(false);
             for (var i = 0; i < s.Clients; i++)
                 clients.Add(await GTStoreClient.InitAsync(new ClientOptions(file.ManagerAddress)).ConfigureAwait(false));
             return await run(clients, cluster).ConfigureAwait(false);
