@@ -12,8 +12,8 @@ public static class BenchCommand
         public Option<int> Clients { get; } = new("--clients") { Description = "Client libraries (each with its own forwarder)", DefaultValueFactory = _ => 8 };
         public Option<int> Pipeline { get; } = new("--pipeline") { Description = "Requests in flight per client", DefaultValueFactory = _ => 4 };
         public Option<int> ValueSize { get; } = new("--value-size") { Description = "Value size in bytes", DefaultValueFactory = _ => 100 };
-        public Option<string> Engine { get; } = new("--engine") { Description = "rocksdb or memory", DefaultValueFactory = _ => "rocksdb" };
-        public Option<string> Fsync { get; } = new("--fsync") { Description = "When nodes sync writes to disk: always, batch or none", DefaultValueFactory = _ => "always" };
+        public Option<string> Engine { get; } = Commands.EngineOption();
+        public Option<string> Fsync { get; } = Commands.FsyncOption();
         public Option<string> Out { get; } = new("--out") { Description = "Directory for the JSON results and PNG charts", DefaultValueFactory = _ => Path.Combine("bench", "results") };
 
         public void AddTo(Command c)
@@ -33,10 +33,6 @@ public static class BenchCommand
                 errors.Add($"--pipeline must be 1..1024, got {s.Pipeline}");
             if (s.ValueBytes is < 0 or > Core.Limits.ValueBytesMaxDefault)
                 errors.Add($"--value-size must be 0..{Core.Limits.ValueBytesMaxDefault}, got {s.ValueBytes}");
-            if (s.Engine is not ("rocksdb" or "memory"))
-                errors.Add($"--engine must be rocksdb or memory, got '{s.Engine}'");
-            if (s.Fsync is not ("always" or "batch" or "none"))
-                errors.Add($"--fsync must be always, batch or none, got '{s.Fsync}'");
             return s;
         }
     }

@@ -146,9 +146,9 @@ public static class Commands
         return option;
     }
 
-    private static Option<string> EngineOption() => Choice("--engine", "Storage engine", "rocksdb", "rocksdb", "memory");
+    internal static Option<string> EngineOption() => Choice("--engine", "Storage engine", "rocksdb", "rocksdb", "memory");
 
-    private static Option<string> FsyncOption() => Choice("--fsync", "When RocksDB syncs writes", "always", "always", "batch", "none");
+    internal static Option<string> FsyncOption() => Choice("--fsync", "When RocksDB syncs writes", "always", "always", "batch", "none");
 
     /// <summary>Most MiB a node's value cache may be given.</summary>
     private const int ValueCacheMbMax = (int)(Storage.RocksDbEngine.ValueCacheBytesMax >> 20);

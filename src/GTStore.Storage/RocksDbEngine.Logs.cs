@@ -23,6 +23,10 @@ public sealed partial class RocksDbEngine
     // The records array of the last sealed log once its table is in, for the next log to reuse.
     private byte[]? _spareRecords;
 
+    private readonly int _logBytesPerTable;
+    /// <summary>Log length at which the next table is started (past <see cref="_logBytesPerTable"/> while a failed table waits to be retried).</summary>
+    private int _nextTableAt;
+
     /// <summary>Why the last write of the log failed; until a write succeeds again, each put writes the log at once and fails with it.</summary>
     private string? _logFailed;
 
@@ -169,9 +173,6 @@ public sealed partial class RocksDbEngine
     }
 
     private string NewTablePath() => Path.Combine(_directory, TableFilePrefix + Guid.NewGuid().ToString("N") + ".sst");
-
-    private readonly int _logBytesPerTable;
-    private int _nextTableAt;
 
     /// <summary>Writes the log's new records to its file and fsyncs it (and the sealed log, if its last records are unsynced).</summary>
     private void SyncLog()

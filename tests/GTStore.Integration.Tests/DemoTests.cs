@@ -23,13 +23,8 @@ public sealed class DemoTests(ITestOutputHelper output)
         finally
         {
             // The demo stops its own cluster; if it was killed at the cap, stop what it left behind.
-            var leftover = Path.Combine(Path.GetTempPath(), "gtstore-demo-" + pid);
-            if (pid != 0 && File.Exists(Path.Combine(leftover, "cluster.json")))
-            {
-                await using var cluster = TestCluster.Adopt(output, leftover);
-                if (result?.ExitCode == 0)
-                    cluster.Passed();
-            }
+            if (pid != 0)
+                await TestCluster.StopLeftoversAsync(output, "gtstore-demo-" + pid, result?.ExitCode == 0);
         }
     }
 }

@@ -54,6 +54,23 @@ public sealed class TestCluster : IAsyncDisposable
         return cluster;
     }
 
+    /// <summary>
+    /// Stops the clusters a command that starts its own (the demo, a bench) left behind in the
+    /// temporary directories matching <paramref name="searchPattern"/>, as when it was killed at
+    /// its cap; their logs are dumped unless the command <paramref name="passed"/>.
+    /// </summary>
+    public static async Task StopLeftoversAsync(ITestOutputHelper output, string searchPattern, bool passed)
+    {
+        foreach (var leftover in Directory.GetDirectories(Path.GetTempPath(), searchPattern))
+        {
+            if (!File.Exists(Path.Combine(leftover, "cluster.json")))
+                continue;
+            await using var cluster = Adopt(output, leftover);
+            if (passed)
+                cluster.Passed();
+        }
+    }
+
     /// <summary>Creates a directory and runs <c>gtstore start --dir D startArgs...</c>, which must exit 0.</summary>
     public static async Task<TestCluster> StartAsync(ITestOutputHelper output, params string[] startArgs)
     {
