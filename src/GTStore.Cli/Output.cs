@@ -34,6 +34,8 @@ public static class Output
                 ["tombstonesPurged"] = n.Stats?.TombstonesPurged,
                 ["requestsCoordinated"] = n.Stats?.RequestsCoordinated,
                 ["requestsForwarded"] = n.Stats?.RequestsForwarded,
+                ["valueCacheHits"] = n.Stats?.ValueCacheHits,
+                ["valueCacheMisses"] = n.Stats?.ValueCacheMisses,
                 ["resp"] = string.IsNullOrEmpty(n.Stats?.Resp) ? null : n.Stats.Resp,
             }).ToArray()),
         };

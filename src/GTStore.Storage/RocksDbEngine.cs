@@ -73,6 +73,8 @@ public sealed partial class RocksDbEngine : IStorageEngine
     private readonly VersionIndex _index = new();
     private readonly BucketDigests _digests = new();
     private readonly ValueCache _cache;
+    private long _cacheHits; // Reads the cache answered, and reads it did not (under the lock).
+    private long _cacheMisses;
 
     private readonly DbOptions _options;
     private readonly string _directory;
@@ -217,7 +219,11 @@ public sealed partial class RocksDbEngine : IStorageEngine
         lock (_index)
         {
             if (_cache.TryGet(hash, key, out var cached))
+            {
+                _cacheHits++;
                 return cached;
+            }
+            _cacheMisses++;
             if (_log is not null && (_log.TryFind(hash, key, out var removed, out var logged)
                                      || _sealed is not null && _sealed.TryFind(hash, key, out removed, out logged)))
                 return removed ? null : StoredValue.Decode(logged);
@@ -229,6 +235,15 @@ public sealed partial class RocksDbEngine : IStorageEngine
             var value = StoredValue.Decode(stored);
             _cache.Set(hash, key, value);
             return value;
+        }
+    }
+
+    public CacheStats? ValueCacheStats
+    {
+        get
+        {
+            lock (_index)
+                return new CacheStats(_cacheHits, _cacheMisses, _cache.Bytes, _cache.Count);
         }
     }
 

@@ -1,3 +1,4 @@
+using GTStore.Node.Tests;
 using Xunit.Abstractions;
 
 namespace GTStore.Integration.Tests;
@@ -51,6 +52,27 @@ public sealed class StartArgumentTests(ITestOutputHelper output)
         Assert.Equal("one"u8.ToArray(), (await client.GetAsync("k"u8.ToArray())).Value);
         await client.PutAsync("k"u8.ToArray(), "two"u8.ToArray());
         Assert.Equal("two"u8.ToArray(), (await client.GetAsync("k"u8.ToArray())).Value);
+        var node = TestCluster.Nodes(await cluster.StatusAsync()).Single();
+        Assert.Equal((0L, 2L), (node["valueCacheHits"]!.GetValue<long>(), node["valueCacheMisses"]!.GetValue<long>()));
+        cluster.Passed();
+    }
+
+    // With the default cache, a key read twice is searched for once: status --json and INFO
+    // gtstore (through redis-cli) count the miss and the hit.
+    [RedisToolFact("redis-cli", Timeout = 120_000)]
+    public async Task A_key_read_twice_is_one_value_cache_miss_then_a_hit_in_status_and_info()
+    {
+        await using var cluster = await TestCluster.StartAsync(output, "--nodes", "1", "--rep", "1");
+        var port = TestCluster.Nodes(await cluster.StatusAsync()).Single()["resp"]!.GetValue<string>().Split(':')[1];
+        Assert.Equal("OK", (await RedisTools.RunAsync("redis-cli", ["-p", port, "set", "k", "v"])).Trim());
+        for (var i = 0; i < 2; i++)
+            Assert.Equal("v", (await RedisTools.RunAsync("redis-cli", ["-p", port, "get", "k"])).Trim());
+
+        var node = TestCluster.Nodes(await cluster.StatusAsync()).Single();
+        Assert.Equal((1L, 1L), (node["valueCacheHits"]!.GetValue<long>(), node["valueCacheMisses"]!.GetValue<long>()));
+        var info = await RedisTools.RunAsync("redis-cli", ["-p", port, "info", "gtstore"]);
+        Assert.Contains("value_cache_hits:1\r\n", info.ReplaceLineEndings("\r\n"));
+        Assert.Contains("value_cache_misses:1\r\n", info.ReplaceLineEndings("\r\n"));
         cluster.Passed();
     }
 

@@ -23,6 +23,33 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
             Directory.Delete(_root, recursive: true);
     }
 
+    // INFO gtstore's value_cache_hits / value_cache_misses. With fsync always a put goes to RocksDB
+    // and leaves an uncached key uncached, so its first read searches RocksDB (a miss) and caches
+    // it, and the next is a hit. With fsync none the key stays in the write log, which answers
+    // from memory without caching: both reads are misses. A key not held is a miss; without a
+    // cache every read is.
+    [Theory]
+    [InlineData(FsyncMode.Always, RocksDbEngine.ValueCacheBytes, 1)]
+    [InlineData(FsyncMode.None, RocksDbEngine.ValueCacheBytes, 0)]
+    [InlineData(FsyncMode.Always, 0, 0)]
+    public void The_value_cache_counts_its_hits_and_misses(FsyncMode mode, long cacheBytes, long hits)
+    {
+        using var engine = new RocksDbEngine(Path.Combine(_root, $"counts-{mode}-{cacheBytes}"), mode, cacheBytes);
+        var key = Encoding.UTF8.GetBytes("counted");
+        Assert.Equal(new CacheStats(0, 0, 0, 0), engine.ValueCacheStats);
+        Assert.True(engine.Put(42, key, new VersionedValue(new Core.Version(1, 1), [9])));
+        Assert.Equal(new CacheStats(0, 0, 0, 0), engine.ValueCacheStats);
+
+        Assert.NotNull(engine.Get(42, key));
+        Assert.NotNull(engine.Get(42, key));
+        Assert.Null(engine.Get(43, Encoding.UTF8.GetBytes("absent")));
+
+        var stats = engine.ValueCacheStats!.Value;
+        Assert.Equal((hits, 3 - hits), (stats.Hits, stats.Misses));
+        Assert.Equal(hits, stats.Entries);
+        Assert.Equal(hits > 0, stats.Bytes > 0);
+    }
+
     [Theory]
     [InlineData(FsyncMode.Always)]
     [InlineData(FsyncMode.Batch)]

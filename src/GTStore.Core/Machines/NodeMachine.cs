@@ -56,9 +56,13 @@ public sealed partial class NodeMachine
         }
     }
 
-    public NodeStatsReply Stats() =>
-        new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount, TombstonesPurged: TombstonesPurged,
-            RequestsCoordinated: RequestsCoordinated, RequestsForwarded: RequestsForwarded, Handovers: HandoversInProgress);
+    public NodeStatsReply Stats()
+    {
+        var cache = _store.ValueCacheStats ?? default;
+        return new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount, TombstonesPurged: TombstonesPurged,
+            RequestsCoordinated: RequestsCoordinated, RequestsForwarded: RequestsForwarded, Handovers: HandoversInProgress,
+            ValueCacheHits: cache.Hits, ValueCacheMisses: cache.Misses, ValueCacheBytes: cache.Bytes);
+    }
 
     /// <summary>
     /// Each slot's replicas for Redis Cluster clients (CLUSTER SLOTS): the current ring's

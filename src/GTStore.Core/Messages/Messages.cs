@@ -40,7 +40,8 @@ public sealed record NodeStatsRequest : Message;
 /// <param name="RequestsCoordinated">Client requests (native or RESP) this node received and coordinated itself, since it started.</param>
 /// <param name="RequestsForwarded">Client requests this node received and forwarded to a replica of the key, since it started.</param>
 public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Epoch, bool InTransition, string Engine, long Hints = 0, string Resp = "",
-    long TombstonesPurged = 0, long RequestsCoordinated = 0, long RequestsForwarded = 0, long Handovers = 0) : Message;
+    long TombstonesPurged = 0, long RequestsCoordinated = 0, long RequestsForwarded = 0, long Handovers = 0,
+    long ValueCacheHits = 0, long ValueCacheMisses = 0, long ValueCacheBytes = 0) : Message;
 
 // ---- node <-> node (one-way) -----------------------------------------------------------------
 

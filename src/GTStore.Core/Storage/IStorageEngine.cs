@@ -9,6 +9,12 @@ public sealed class StorageException(string message, Exception? inner = null) : 
 /// <summary>One stored entry: the key's ring hash, the key and its latest version.</summary>
 public readonly record struct StoredEntry(ulong Hash, byte[] Key, VersionedValue Value);
 
+/// <summary>
+/// A value cache's counters: reads it answered, reads that had to search further (the write log,
+/// then RocksDB), and the bytes and entries it holds.
+/// </summary>
+public readonly record struct CacheStats(long Hits, long Misses, long Bytes, long Entries);
+
 /// <summary>Where a range scan stopped: the next batch starts strictly after (Hash, Key).</summary>
 public readonly record struct ScanCursor(ulong Hash, byte[] Key);
 
@@ -49,6 +55,9 @@ public interface IStorageEngine : IDisposable
 
     /// <summary>Tombstones held in all (the sum of <see cref="BucketTombstones"/>); null when not counted.</summary>
     long? TombstoneCount => null;
+
+    /// <summary>The engine's value cache, counted since it opened; null when it has none.</summary>
+    CacheStats? ValueCacheStats => null;
 
     /// <summary>
     /// Stores <paramref name="value"/> if it is newer than what is held; returns whether it was

@@ -135,6 +135,13 @@ internal static class RespInfo
                 Field(text, "handovers", stats?.Handovers ?? 0);
                 Field(text, "requests_coordinated", stats?.RequestsCoordinated ?? 0);
                 Field(text, "requests_forwarded", stats?.RequestsForwarded ?? 0);
+                // Reads of this node's copies answered from the value cache, and those that searched
+                // the write log or RocksDB: a low hit rate under a hot set says --value-cache-mb is too
+                // small (with --fsync none or batch, keys written since the last table are read from
+                // the log, in memory but uncached: misses).
+                Field(text, "value_cache_hits", stats?.ValueCacheHits ?? 0);
+                Field(text, "value_cache_misses", stats?.ValueCacheMisses ?? 0);
+                Field(text, "value_cache_bytes", stats?.ValueCacheBytes ?? 0);
                 Field(text, "key_bytes_max", server.Backend.KeyBytesMax);
                 Field(text, "value_bytes_max", server.Backend.ValueBytesMax);
                 break;
