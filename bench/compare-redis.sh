@@ -28,6 +28,8 @@ n_p1="${N_P1:-200000}"
 n_p16="${N_P16:-1000000}"
 gt_args="${GTSTORE_START_ARGS:---fsync none}"
 out="${OUT:-$here/bench/results}"
+# shellcheck source=bench/lib.sh
+source "$here/bench/lib.sh"
 mkdir -p "$out"
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
@@ -73,15 +75,9 @@ done
 # Server processes of each target, for the CPU they spend per request (user + system time from
 # /proc): a cost that depends far less on the machine's noise than throughput does.
 declare -A server_pids
-server_pids[gtstore]="$("$here/gtstore" status --dir "$work/gtstore" --json | python3 -c 'import json, sys; print(" ".join(str(n["pid"]) for n in json.load(sys.stdin)["nodes"]))')"
+server_pids[gtstore]="$(gtstore_node_pids "$work/gtstore")"
 server_pids[cluster]="${pids[*]:0:6}"
 server_pids[single]="${pids[6]}"
-ticks() { # pids... -> clock ticks of CPU used so far
-  local total=0 p
-  for p in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat"))); done
-  echo "$total"
-}
-hz=$(getconf CLK_TCK)
 
 # One run: prints requests per second of one test and the servers' CPU microseconds per request.
 run() { # target port test pipeline requests
@@ -89,11 +85,10 @@ run() { # target port test pipeline requests
   [ "$1" = cluster ] && extra=(--cluster)
   [ "$1" = gtstore ] && [ "${GTSTORE_CLUSTER:-yes}" = yes ] && extra=(--cluster)
   # shellcheck disable=SC2086 # a list of pids
-  before=$(ticks ${server_pids[$1]})
-  rps=$(redis-benchmark -h 127.0.0.1 -p "$2" "${extra[@]}" -r 100000 -d 100 -c 50 --threads 2 -t "$3" -P "$4" -n "$5" --csv 2>/dev/null \
-    | awk -F'","' '/^"test"/ { header = 1; next } header { gsub(/"/, "", $2); print $2; exit }')
+  before=$(cpu_ticks ${server_pids[$1]})
+  rps=$(benchmark_rps -h 127.0.0.1 -p "$2" "${extra[@]}" -r 100000 -d 100 -c 50 --threads 2 -t "$3" -P "$4" -n "$5")
   # shellcheck disable=SC2086
-  echo "$rps $(awk -v t="$(( $(ticks ${server_pids[$1]}) - before ))" -v hz="$hz" -v n="$5" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"
+  echo "$rps $(us_per_request $(( $(cpu_ticks ${server_pids[$1]}) - before )) "$5")"
 }
 
 declare -A samples cpus
