@@ -34,7 +34,7 @@ mkdir -p "$out"
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
   echo "installing redis-server and redis-tools"
-  apt-get install -y -qq redis-server redis-tools >/dev/null
+  apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
 
 work="$(mktemp -d /tmp/gtstore-compare-XXXXXX)"
