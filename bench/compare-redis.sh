@@ -32,10 +32,7 @@ out="${OUT:-$here/bench/results}"
 source "$here/bench/lib.sh"
 mkdir -p "$out"
 
-if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
-  echo "installing redis-server and redis-tools"
-  apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
-fi
+ensure_redis
 
 work="$(mktemp -d /tmp/gtstore-compare-XXXXXX)"
 pids=()

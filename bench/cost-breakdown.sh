@@ -22,7 +22,7 @@ out="${OUT:-$here/bench/results}"
 # shellcheck source=bench/lib.sh
 source "$here/bench/lib.sh"
 mkdir -p "$out"
-command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || apt-get install -y -qq redis-server redis-tools >/dev/null
+ensure_redis
 
 work="$(mktemp -d /tmp/gtstore-breakdown-XXXXXX)"
 redis_pid=""
@@ -34,28 +34,17 @@ cleanup() {
 trap cleanup EXIT
 port=7800; redis_port=7900
 
-# One measured run: "ops/s cpu-us/request sleeps/request".
-run() { # pids port cluster(yes|no) test pipeline requests
-  local pids=$1 extra=() t0 s0 rps
-  [ "$3" = yes ] && extra=(--cluster)
-  # shellcheck disable=SC2086 # a list of pids
-  t0=$(cpu_ticks $pids); s0=$(sleeps $pids)
-  rps=$(benchmark_rps -h 127.0.0.1 -p "$2" "${extra[@]}" -r 100000 -d 100 -c 50 --threads 2 -t "$4" -P "$5" -n "$6")
-  # shellcheck disable=SC2086
-  echo "$rps $(us_per_request $(( $(cpu_ticks $pids) - t0 )) "$6") $(awk -v s="$(( $(sleeps $pids) - s0 ))" -v n="$6" 'BEGIN { printf "%.2f", s / n }')"
-}
-
 lines=("set 16" "get 16" "set 1" "get 1")
 requests() { [ "$1" = 16 ] && echo "$n_p16" || echo "$n_p1"; }
 declare -A result
 
 measure() { # name pids port cluster
   local line test p
-  run "$2" "$3" "$4" set 16 "$n_p16" >/dev/null   # warm-up: compiled code, filled caches, keys held
-  run "$2" "$3" "$4" get 16 "$n_p16" >/dev/null
+  measured_run "$2" "$3" "$4" set 16 "$n_p16" >/dev/null   # warm-up: compiled code, filled caches, keys held
+  measured_run "$2" "$3" "$4" get 16 "$n_p16" >/dev/null
   for line in "${lines[@]}"; do
     read -r test p <<<"$line"
-    result[$1,$test,$p]="$(run "$2" "$3" "$4" "$test" "$p" "$(requests "$p")")"
+    result[$1,$test,$p]="$(measured_run "$2" "$3" "$4" "$test" "$p" "$(requests "$p")")"
     echo "$1 ${test^^} -P $p: ${result[$1,$test,$p]} (ops/s, CPU µs/request, sleeps/request)" >&2
   done
 }
@@ -73,10 +62,7 @@ for config in "${configs[@]}"; do
   rm -rf "$work/gtstore"
 done
 
-mkdir -p "$work/redis"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work/redis" --save "" --appendonly no --daemonize no >"$work/redis/log" 2>&1 &
-redis_pid=$!
-for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_redis "$redis_port" "$work/redis"
 names+=("one Redis server")
 measure "one Redis server" "$redis_pid" "$redis_port" no
 

@@ -28,3 +28,33 @@ benchmark_rps() { # redis-benchmark arguments...
 us_per_request() { # ticks n
   awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }'
 }
+
+# Installs redis-server and redis-tools unless both are here (a fresh machine has no package lists yet).
+ensure_redis() {
+  command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && return 0
+  echo "installing redis-server and redis-tools" >&2
+  apt-get update -qq && apt-get install -y -qq redis-server redis-tools >/dev/null
+}
+
+# Starts one Redis server in the background, without persistence, and waits until it answers;
+# its pid is left in $redis_pid.
+start_redis() { # port dir
+  mkdir -p "$2"
+  redis-server --port "$1" --bind 127.0.0.1 --dir "$2" --save "" --appendonly no --daemonize no >"$2/log" 2>&1 &
+  redis_pid=$!
+  local _
+  for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "redis on port $1 never answered" >&2
+  return 1
+}
+
+# One measured redis-benchmark run: prints "ops/s cpu-us/request sleeps/request" of the servers.
+measured_run() { # pids port cluster(yes|no) test pipeline requests
+  local pids=$1 extra=() t0 s0 rps
+  [ "$3" = yes ] && extra=(--cluster)
+  # shellcheck disable=SC2086 # a list of pids
+  t0=$(cpu_ticks $pids); s0=$(sleeps $pids)
+  rps=$(benchmark_rps -h 127.0.0.1 -p "$2" "${extra[@]}" -r 100000 -d 100 -c 50 --threads 2 -t "$4" -P "$5" -n "$6")
+  # shellcheck disable=SC2086
+  echo "$rps $(us_per_request $(( $(cpu_ticks $pids) - t0 )) "$6") $(awk -v s="$(( $(sleeps $pids) - s0 ))" -v n="$6" 'BEGIN { printf "%.2f", s / n }')"
+}

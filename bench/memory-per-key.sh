@@ -9,8 +9,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 keys="${KEYS:-1000000}"
 out="${OUT:-$here/bench/results}"
+# shellcheck source=bench/lib.sh
+source "$here/bench/lib.sh"
 mkdir -p "$out"
-command -v redis-server >/dev/null || apt-get install -y -qq redis-server redis-tools >/dev/null
+ensure_redis
 
 work="$(mktemp -d /tmp/gtstore-memory-XXXXXX)"
 pids=()
