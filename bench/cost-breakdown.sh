@@ -24,14 +24,7 @@ source "$here/bench/lib.sh"
 mkdir -p "$out"
 ensure_redis
 
-work="$(mktemp -d /tmp/gtstore-breakdown-XXXXXX)"
-redis_pid=""
-cleanup() {
-  "$here/gtstore" stop --dir "$work/gtstore" >/dev/null 2>&1 || true
-  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir breakdown
 port=7800; redis_port=7900
 
 lines=("set 16" "get 16" "set 1" "get 1")

@@ -58,3 +58,17 @@ measured_run() { # pids port cluster(yes|no) test pipeline requests
   # shellcheck disable=SC2086
   echo "$rps $(us_per_request $(( $(cpu_ticks $pids) - t0 )) "$6") $(awk -v s="$(( $(sleeps $pids) - s0 ))" -v n="$6" 'BEGIN { printf "%.2f", s / n }')"
 }
+
+# A scratch directory for one script's run ($work), with a trap that stops the GTStore cluster in
+# $work/gtstore and the Redis server start_redis left, and removes the directory, on exit.
+bench_workdir() { # name
+  work="$(mktemp -d "/tmp/gtstore-$1-XXXXXX")"
+  redis_pid=""
+  trap stop_bench_servers EXIT
+}
+
+stop_bench_servers() {
+  "$here/gtstore" stop --dir "$work/gtstore" >/dev/null 2>&1 || true
+  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}

@@ -22,14 +22,7 @@ source "$here/bench/lib.sh"
 mkdir -p "$out"
 ensure_redis
 
-work="$(mktemp -d /tmp/gtstore-sweep-XXXXXX)"
-redis_pid=""
-cleanup() {
-  "$here/gtstore" stop --dir "$work/gtstore" >/dev/null 2>&1 || true
-  if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir sweep
 port=7820; redis_port=7920
 
 "$here/gtstore" start --dir "$work/gtstore" --nodes 1 --rep 1 --read-quorum 1 --write-quorum 1 --resp-port "$port" --fsync none >/dev/null
