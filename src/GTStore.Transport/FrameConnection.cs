@@ -43,7 +43,7 @@ public sealed class FrameConnection : IAsyncDisposable
     private static readonly TimeSpan CloseLingerTimeout = TimeSpan.FromSeconds(2);
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     /// <summary>Largest encoding buffer the writer loop keeps between messages; a larger one is let go after use.</summary>
@@ -76,10 +76,10 @@ public sealed class FrameConnection : IAsyncDisposable
     private Frame? _finalFrame;
     private Task _writeLoop = Task.CompletedTask;
 
-    internal FrameConnection(Socket socket, string remoteDescription, bool accepted, FrameHandler? onFrame, ILogger? logger)
+    internal FrameConnection(Socket socket, Stream stream, string remoteDescription, bool accepted, FrameHandler? onFrame, ILogger? logger)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _stream = stream;
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: PipeBufferBytes, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: PipeBufferBytes, leaveOpen: true));
         _encoder = new WireWriter(_encoded);
@@ -124,9 +124,10 @@ public sealed class FrameConnection : IAsyncDisposable
     {
         var endpoint = Endpoints.Parse(address);
         var socket = Endpoints.CreateSocket(endpoint);
+        Stream stream;
         try
         {
-            await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+            stream = await SocketStreams.ConnectAsync(socket, endpoint, ct).ConfigureAwait(false);
         }
         catch (SocketException e)
         {
@@ -139,7 +140,7 @@ public sealed class FrameConnection : IAsyncDisposable
             throw;
         }
 
-        var connection = new FrameConnection(socket, address, accepted: false, onFrame, logger);
+        var connection = new FrameConnection(socket, stream, address, accepted: false, onFrame, logger);
         connection.Start();
         return connection;
     }
@@ -618,9 +619,10 @@ public sealed class FrameConnection : IAsyncDisposable
         }
         finally
         {
+            // The stream first: a reactor stream leaves the epoll set while its descriptor is open.
+            await _stream.DisposeAsync().ConfigureAwait(false);
             _socket.Dispose();
             await Volatile.Read(ref _writeLoop).WaitAsync(CloseDrainTimeout).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-            await _stream.DisposeAsync().ConfigureAwait(false);
             _completion.TrySetResult();
         }
     }

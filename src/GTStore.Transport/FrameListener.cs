@@ -191,7 +191,7 @@ public sealed class FrameListener : IAsyncDisposable
 
         long sequence = Interlocked.Increment(ref _acceptedCount);
         var remote = socket.RemoteEndPoint is IPEndPoint ip ? Endpoints.Format(ip) : $"{Address}#{sequence}";
-        var connection = new FrameConnection(socket, remote, accepted: true, _onFrame, _logger);
+        var connection = new FrameConnection(socket, SocketStreams.Open(socket), remote, accepted: true, _onFrame, _logger);
         _connections.TryAdd(connection, 0);
         _ = ForgetWhenClosedAsync(connection);
         try

@@ -44,8 +44,12 @@ public abstract class TransportContractTests : IAsyncLifetime
     /// <summary>The address the listener binds (port 0 for TCP).</summary>
     protected abstract string BindAddress { get; }
 
+    /// <summary>Whether the connections of this suite are served by GTStore's epoll reactor instead of .NET's socket engine.</summary>
+    protected virtual bool Reactor => false;
+
     public Task InitializeAsync()
     {
+        ChooseEngine();
         _listener = FrameListener.Start(BindAddress, ServeAsync, OnConnected);
         return Task.CompletedTask;
     }
@@ -371,8 +375,19 @@ public abstract class TransportContractTests : IAsyncLifetime
     private static ValueTask EchoAsync(FrameConnection connection, Frame frame) =>
         connection.SendAsync(frame.Type, frame.RequestId, frame.Payload);
 
-    private Task<FrameConnection> ConnectAsync(FrameHandler? onFrame = null) =>
-        FrameConnection.ConnectAsync(Listener.Address, onFrame, CancellationToken.None).WaitAsync(Cap);
+    private Task<FrameConnection> ConnectAsync(FrameHandler? onFrame = null)
+    {
+        ChooseEngine();
+        return FrameConnection.ConnectAsync(Listener.Address, onFrame, CancellationToken.None).WaitAsync(Cap);
+    }
+
+    private void ChooseEngine()
+    {
+        if (Reactor)
+        {
+            SocketStreams.UseReactorInThisFlow();
+        }
+    }
 
     private async Task<Socket> ConnectRawAsync()
     {
@@ -482,5 +497,29 @@ public sealed class TcpTransportTests : TransportContractTests
         var (host, port) = (Listener.Address[..Listener.Address.LastIndexOf(':')], int.Parse(Listener.Address[(Listener.Address.LastIndexOf(':') + 1)..]));
         Assert.Equal("127.0.0.1", host);
         Assert.InRange(port, 1, 65535);
+    }
+}
+
+/// <summary>The contract over TCP with the connections served by GTStore's epoll reactor, as a daemon serves them.</summary>
+public sealed class ReactorTcpTransportTests : TransportContractTests
+{
+    protected override string BindAddress => "127.0.0.1:0";
+
+    protected override bool Reactor => true;
+}
+
+/// <summary>The contract over Unix domain sockets with the connections served by GTStore's epoll reactor.</summary>
+public sealed class ReactorUnixSocketTransportTests : TransportContractTests
+{
+    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("gts-");
+
+    protected override string BindAddress => Path.Combine(_directory.FullName, "node.sock");
+
+    protected override bool Reactor => true;
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        _directory.Delete(recursive: true);
     }
 }

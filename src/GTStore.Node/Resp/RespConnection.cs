@@ -41,7 +41,7 @@ internal sealed partial class RespConnection
     private readonly RespServer _server;
     private readonly RespBackend _backend;
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly CancellationTokenSource _closing = new();
@@ -56,7 +56,7 @@ internal sealed partial class RespConnection
         _server = server;
         _backend = server.Backend;
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _stream = SocketStreams.Open(socket);
         _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: PipeBufferBytes, leaveOpen: true));
         _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: PipeBufferBytes, leaveOpen: true));
         Id = id;
