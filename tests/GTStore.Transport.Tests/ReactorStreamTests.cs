@@ -172,5 +172,51 @@ public sealed class ReactorStreamTests : IAsyncLifetime
         while (got < 4)
             got += await server.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None);
         Assert.Equal("ping"u8.ToArray(), buffer);
+
+        // And back: the events of a socket the reactor connected reach its stream.
+        await server.SendAsync("pong"u8.ToArray());
+        got = 0;
+        while (got < 4)
+            got += await stream.ReadAsync(buffer.AsMemory(got)).AsTask().WaitAsync(Cap);
+        Assert.Equal("pong"u8.ToArray(), buffer);
+    }
+
+    [Fact]
+    public async Task A_unix_socket_is_not_woken_each_time_its_peer_reads()
+    {
+        // A Unix socket reports room to write whenever its peer takes a message; only a write
+        // that found the socket full asks for that report.
+        var (mine, peer) = UnixPair();
+        using var _ = mine;
+        using var __ = peer;
+        await using var stream = new ReactorStream(mine);
+        var buffer = new byte[8];
+        const int rounds = 100;
+        for (var i = 0; i < rounds; i++)
+        {
+            await stream.WriteAsync(BitConverter.GetBytes((long)i)).AsTask().WaitAsync(Cap);
+            var got = 0;
+            while (got < 8)
+                got += await peer.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None);
+            await peer.SendAsync(buffer); // Echoed: the stream's read is its own wake-up.
+            got = 0;
+            while (got < 8)
+                got += await stream.ReadAsync(buffer.AsMemory(got)).AsTask().WaitAsync(Cap);
+            Assert.Equal(i, BitConverter.ToInt64(buffer));
+        }
+        Assert.InRange(stream.EventsReceived, rounds / 2, rounds + rounds / 5);
+    }
+
+    private static (Socket Mine, Socket Peer) UnixPair()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"gts-reactor-{Guid.NewGuid():N}.sock");
+        using var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        listener.Bind(new UnixDomainSocketEndPoint(path));
+        listener.Listen();
+        var peer = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        peer.Connect(new UnixDomainSocketEndPoint(path));
+        var mine = listener.Accept();
+        File.Delete(path);
+        return (mine, peer);
     }
 }

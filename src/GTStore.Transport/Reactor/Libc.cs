@@ -14,6 +14,7 @@ internal static unsafe partial class Libc
 
     public const int EpollCtlAdd = 1;
     public const int EpollCtlDel = 2;
+    public const int EpollCtlMod = 3;
     public const int EpollCloexec = 0x80000;
 
     public const int MsgDontWait = 0x40;

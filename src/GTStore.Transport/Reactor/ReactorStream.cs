@@ -22,6 +22,7 @@ internal sealed unsafe class ReactorStream : Stream
     private bool _readable = true; // Until a receive says otherwise.
     private bool _hungUp; // The peer's end (or an error) is queued: every receive returns at once from now on.
     private bool _writable;
+    private bool _watchingWrites; // Whether epoll reports room to write: only while a write waits for it.
     private Memory<byte> _readInto;
     private ReadOnlyMemory<byte> _writeRest;
     private bool _closed;
@@ -33,7 +34,9 @@ internal sealed unsafe class ReactorStream : Stream
         _socket = socket;
         _fd = (int)socket.SafeHandle.DangerousGetHandle();
         _writable = writable;
-        _id = SocketReactor.Instance.Register(this, _fd);
+        _watchingWrites = !writable;
+        _id = SocketReactor.Instance.NewId();
+        SocketReactor.Instance.Register(_id, this, _fd, watchWrites: _watchingWrites); // Last: events may follow at once.
     }
 
     public override bool CanRead => true;
@@ -85,9 +88,15 @@ internal sealed unsafe class ReactorStream : Stream
         return new ValueTask(_write, version);
     }
 
+    /// <summary>How many times the reactor has reported on this socket (tests: wake-ups it costs).</summary>
+    internal int EventsReceived => Volatile.Read(ref _eventsReceived);
+
+    private int _eventsReceived;
+
     /// <summary>On the reactor's thread: what epoll reported for this socket.</summary>
     public void OnEvents(uint events)
     {
+        Volatile.Write(ref _eventsReceived, _eventsReceived + 1);
         if ((events & (Libc.EpollIn | Libc.EpollRdHup | Libc.EpollHup | Libc.EpollErr)) != 0)
             OnReadable(hungUp: (events & (Libc.EpollRdHup | Libc.EpollHup | Libc.EpollErr)) != 0);
         if ((events & (Libc.EpollOut | Libc.EpollHup | Libc.EpollErr)) != 0)
@@ -116,10 +125,18 @@ internal sealed unsafe class ReactorStream : Stream
         lock (_lock)
         {
             _writable = true;
-            if (_closed || !_write.IsParked || !TrySend(ref _writeRest, out error))
+            if (_closed)
+                return;
+            if (!_write.IsParked)
+            {
+                WatchWrites(false); // The wait was cancelled meanwhile.
+                return;
+            }
+            if (!TrySend(ref _writeRest, out error))
                 return;
             _writeRest = default;
             _write.Unpark();
+            error ??= WatchWrites(false);
         }
         _write.Complete(true, error);
     }
@@ -179,12 +196,40 @@ internal sealed unsafe class ReactorStream : Stream
             if (errno == Libc.EAgain)
             {
                 _writable = false;
-                return false;
+                error = WatchWrites(true);
+                return error is not null; // Waits for room, unless it cannot be watched for.
             }
             error = SocketError("send", errno);
             return true;
         }
         return true;
+    }
+
+    /// <summary>Under the lock: has the reactor report room to write, or stop; an error if epoll refused.</summary>
+    private IOException? WatchWrites(bool on)
+    {
+        if (_watchingWrites == on)
+            return null;
+        // The descriptor stays this socket's while it is changed (see Dispose).
+        var held = false;
+        try
+        {
+            _socket.SafeHandle.DangerousAddRef(ref held);
+            var errno = SocketReactor.Instance.WatchWrites(_id, _fd, on);
+            if (errno != 0)
+                return SocketError("wait to send", errno);
+            _watchingWrites = on;
+            return null;
+        }
+        catch (ObjectDisposedException)
+        {
+            return Closed();
+        }
+        finally
+        {
+            if (held)
+                _socket.SafeHandle.DangerousRelease();
+        }
     }
 
     private void CancelRead()

@@ -48,20 +48,43 @@ internal sealed unsafe class SocketReactor
         }
     }
 
-    /// <summary>Adds the socket to the epoll set, edge-triggered for reads and writes.</summary>
-    public ulong Register(ReactorStream stream, int fd)
+    /// <summary>
+    /// Adds the socket to the epoll set, edge-triggered: for reads always, for writes only while
+    /// <paramref name="watchWrites"/> (see <see cref="WatchWrites"/>).
+    /// </summary>
+    /// <remarks>
+    /// Events may reach the stream before this returns: <paramref name="id"/> comes from
+    /// <see cref="NewId"/>, so that the stream knows it (for <see cref="WatchWrites"/>) before.
+    /// </remarks>
+    public void Register(ulong id, ReactorStream stream, int fd, bool watchWrites)
     {
-        var id = (ulong)Interlocked.Increment(ref _lastId);
         _streams[id] = stream;
-        var ev = new Libc.EpollEvent { Events = Libc.EpollIn | Libc.EpollOut | Libc.EpollRdHup | Libc.EpollEt, Data = id };
+        var ev = new Libc.EpollEvent { Events = Interest(watchWrites), Data = id };
         if (Libc.epoll_ctl(_epoll, Libc.EpollCtlAdd, fd, &ev) != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
             _streams.TryRemove(id, out _);
             throw new IOException($"epoll_ctl(ADD) failed: errno {errno}");
         }
-        return id;
     }
+
+    /// <summary>The name a stream is known by in the epoll set; never reused, unlike descriptors.</summary>
+    public ulong NewId() => (ulong)Interlocked.Increment(ref _lastId);
+
+    /// <summary>
+    /// Starts or stops reporting the socket's room to write. Only a write that found the socket
+    /// full waits for it: a Unix socket reports room each time its peer reads, which would
+    /// otherwise wake this thread once for every message sent. Turning it on reports at once a
+    /// socket that has room already, so no edge is missed. Returns 0 or the errno.
+    /// </summary>
+    public int WatchWrites(ulong id, int fd, bool on)
+    {
+        var ev = new Libc.EpollEvent { Events = Interest(on), Data = id };
+        return Libc.epoll_ctl(_epoll, Libc.EpollCtlMod, fd, &ev) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    private static uint Interest(bool writes) =>
+        Libc.EpollIn | Libc.EpollRdHup | Libc.EpollEt | (writes ? Libc.EpollOut : 0);
 
     /// <summary>Removes the socket; call while its descriptor is still open.</summary>
     public void Unregister(ulong id, int fd)
