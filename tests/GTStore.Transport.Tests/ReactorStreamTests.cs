@@ -185,7 +185,9 @@ public sealed class ReactorStreamTests : IAsyncLifetime
     public async Task A_unix_socket_is_not_woken_each_time_its_peer_reads()
     {
         // A Unix socket reports room to write whenever its peer takes a message; only a write
-        // that found the socket full asks for that report.
+        // that found the socket full asks for that report. Nothing comes back to be read here and
+        // no write finds the socket full, so the stream has no reason to be woken at all; watching
+        // writes all the time gave one event per message taken.
         var (mine, peer) = UnixPair();
         using var _ = mine;
         using var __ = peer;
@@ -198,13 +200,9 @@ public sealed class ReactorStreamTests : IAsyncLifetime
             var got = 0;
             while (got < 8)
                 got += await peer.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None);
-            await peer.SendAsync(buffer); // Echoed: the stream's read is its own wake-up.
-            got = 0;
-            while (got < 8)
-                got += await stream.ReadAsync(buffer.AsMemory(got)).AsTask().WaitAsync(Cap);
             Assert.Equal(i, BitConverter.ToInt64(buffer));
         }
-        Assert.InRange(stream.EventsReceived, rounds / 2, rounds + rounds / 5);
+        Assert.InRange(stream.EventsReceived, 0, rounds / 10);
     }
 
     private static (Socket Mine, Socket Peer) UnixPair()
