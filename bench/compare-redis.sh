@@ -12,20 +12,23 @@
 # sends each key to the node that serves its slot, a master for Redis Cluster, a replica (which
 # coordinates the quorum) for GTStore. GTSTORE_CLUSTER=no sends everything to GTStore's node 1,
 # which forwards what it does not replicate.
-# redis-benchmark times a multi-threaded run in steps of about 250 ms, so runs must be long:
-# the defaults give runs of several seconds each.
+# redis-benchmark times a multi-threaded run in steps of 250 ms (its threads stop on a 250 ms
+# timer): a run's time is rounded up to the next step. One Redis server doing GET -P 16 was
+# reported at 999k ops/s for 1M requests (1.00 s) and 1.07-1.14M for 4M (2026-12-07): short runs
+# understate the faster store by up to a quarter. The defaults make every Redis run last 4 s or
+# more (GTStore's are longer), so the rounding costs it at most about 6%.
 #
-# Every line is first run once, unmeasured, on every target (WARMUP_REQUESTS, default N_P1; 4x at
+# Every line is first run once, unmeasured, on every target (WARMUP_REQUESTS, default 200000; 4x at
 # -P 16): see the warm-up below.
 #
-#   bench/compare-redis.sh               # ROUNDS=3, N_P1=200000, N_P16=1000000
+#   bench/compare-redis.sh               # ROUNDS=3, N_P1=600000, N_P16=4000000
 #   ROUNDS=5 GTSTORE_START_ARGS="--fsync always" bench/compare-redis.sh
 #   TESTS=get PIPELINES=1 ROUNDS=1 bench/compare-redis.sh
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds="${ROUNDS:-3}"
-n_p1="${N_P1:-200000}"
-n_p16="${N_P16:-1000000}"
+n_p1="${N_P1:-600000}"
+n_p16="${N_P16:-4000000}"
 gt_args="${GTSTORE_START_ARGS:---fsync none}"
 out="${OUT:-$here/bench/results}"
 # shellcheck source=bench/lib.sh
@@ -97,7 +100,7 @@ declare -A ports=([gtstore]=$gt_port [cluster]=$cluster_base [single]=$single_po
 # dynamic PGO) in its first seconds of load; measured cold, the first round spent up to 4x the
 # CPU per request of later ones. The Redis servers get the same pass (their hash tables and
 # allocator fill up too). WARMUP_REQUESTS=0 skips it.
-warmup="${WARMUP_REQUESTS:-$n_p1}"
+warmup="${WARMUP_REQUESTS:-200000}"
 first_round=1; [ "$warmup" -gt 0 ] && first_round=0
 for round in $(seq "$first_round" "$rounds"); do
   for test in ${TESTS:-set get}; do
