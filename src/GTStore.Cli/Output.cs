@@ -28,6 +28,7 @@ public static class Output
                 ["state"] = n.State,
                 ["tokens"] = n.Member.Tokens,
                 ["keys"] = n.Stats?.KeyCount,
+                ["tombstones"] = n.Stats?.Tombstones,
                 ["engine"] = n.Stats?.Engine,
                 ["hints"] = n.Stats?.Hints,
                 ["handovers"] = n.Stats?.Handovers,

@@ -47,6 +47,26 @@ public sealed class RespClusterTests(ITestOutputHelper output)
         cluster.Passed();
     }
 
+    // A deleted key stays on its replicas as a tombstone until it is purged; DBSIZE and INFO
+    // keyspace count the keys a user can read, status and INFO gtstore the entries and tombstones.
+    [RedisToolFact("redis-cli", Timeout = 120_000)]
+    public async Task Dbsize_and_info_keyspace_do_not_count_deleted_keys()
+    {
+        await using var cluster = await TestCluster.StartAsync(output, "--nodes", "1", "--rep", "1");
+        var port = TestCluster.Nodes(await cluster.StatusAsync()).Single()["resp"]!.GetValue<string>().Split(':')[1];
+        Assert.Equal("OK", (await RedisTools.RunAsync("redis-cli", ["-p", port, "mset", "a", "1", "b", "2", "c", "3"])).Trim());
+        Assert.Equal("2", (await RedisTools.RunAsync("redis-cli", ["-p", port, "del", "a", "b", "missing"])).Trim());
+
+        Assert.Equal("1", (await RedisTools.RunAsync("redis-cli", ["-p", port, "dbsize"])).Trim());
+        var info = (await RedisTools.RunAsync("redis-cli", ["-p", port, "info", "keyspace"])).ReplaceLineEndings("\r\n");
+        Assert.Contains("db0:keys=1,expires=0,avg_ttl=0\r\n", info);
+        var node = TestCluster.Nodes(await cluster.StatusAsync()).Single();
+        Assert.Equal((3L, 2L), (node["keys"]!.GetValue<long>(), node["tombstones"]!.GetValue<long>()));
+        var gtstore = (await RedisTools.RunAsync("redis-cli", ["-p", port, "info", "gtstore"])).ReplaceLineEndings("\r\n");
+        Assert.Contains("node_keys:3\r\nnode_tombstones:2\r\n", gtstore);
+        cluster.Passed();
+    }
+
     private static IEnumerable<int> Expand(string range)
     {
         var parts = range.Split('-');

@@ -80,11 +80,11 @@ public sealed class MessageCodecTests
     }
 
     [Fact]
-    public void Node_stats_carry_the_purged_tombstone_request_handover_and_value_cache_counts()
+    public void Node_stats_carry_the_tombstone_request_handover_and_value_cache_counts()
     {
         var m = new NodeStatsReply(new NodeId(1), 77, 10, 3, false, "memory", 2, "127.0.0.1:7000", TombstonesPurged: 12345,
             RequestsCoordinated: 1L << 40, RequestsForwarded: 98765, Handovers: 3,
-            ValueCacheHits: 1L << 41, ValueCacheMisses: 4321, ValueCacheBytes: 48L << 20);
+            ValueCacheHits: 1L << 41, ValueCacheMisses: 4321, ValueCacheBytes: 48L << 20, Tombstones: 7);
         Assert.Equal(m, RoundTrip(m));
     }
 

@@ -61,7 +61,7 @@ public sealed partial class NodeMachine
         var cache = _store.ValueCacheStats ?? default;
         return new(Self, _pid, _store.Count, Current.Epoch, Pending is not null, _store.Name, HintCount, TombstonesPurged: TombstonesPurged,
             RequestsCoordinated: RequestsCoordinated, RequestsForwarded: RequestsForwarded, Handovers: HandoversInProgress,
-            ValueCacheHits: cache.Hits, ValueCacheMisses: cache.Misses, ValueCacheBytes: cache.Bytes);
+            ValueCacheHits: cache.Hits, ValueCacheMisses: cache.Misses, ValueCacheBytes: cache.Bytes, Tombstones: _store.TombstoneCount ?? 0);
     }
 
     /// <summary>

@@ -38,10 +38,11 @@ public sealed record NodeStatsRequest : Message;
 /// <param name="Resp">The node's Redis-protocol address, or "" when it serves none.</param>
 /// <param name="TombstonesPurged">Tombstones this node removed since it started (purge rounds, docs/ARCHITECTURE.md "Tombstones").</param>
 /// <param name="RequestsCoordinated">Client requests (native or RESP) this node received and coordinated itself, since it started.</param>
+/// <param name="Tombstones">Of the <paramref name="KeyCount"/> entries, how many are tombstones (deleted keys kept until purged).</param>
 /// <param name="RequestsForwarded">Client requests this node received and forwarded to a replica of the key, since it started.</param>
 public sealed record NodeStatsReply(NodeId Node, int Pid, long KeyCount, long Epoch, bool InTransition, string Engine, long Hints = 0, string Resp = "",
     long TombstonesPurged = 0, long RequestsCoordinated = 0, long RequestsForwarded = 0, long Handovers = 0,
-    long ValueCacheHits = 0, long ValueCacheMisses = 0, long ValueCacheBytes = 0) : Message;
+    long ValueCacheHits = 0, long ValueCacheMisses = 0, long ValueCacheBytes = 0, long Tombstones = 0) : Message;
 
 // ---- node <-> node (one-way) -----------------------------------------------------------------
 

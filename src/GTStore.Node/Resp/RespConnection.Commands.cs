@@ -256,11 +256,11 @@ internal sealed partial class RespConnection
         return RespReply.Text(RespInfo.Info(sections, _server, stats));
     }
 
-    /// <summary>DBSIZE: the keys this node holds as a replica, not the cluster's total.</summary>
+    /// <summary>DBSIZE: the live keys this node holds as a replica (deleted ones not counted), not the cluster's total.</summary>
     private async Task<RespReply> DbSizeAsync()
     {
         var stats = await _backend.Stats(_closing.Token).ConfigureAwait(false);
-        return RespReply.Integer(stats.KeyCount);
+        return RespReply.Integer(RespInfo.LiveKeys(stats));
     }
 
     /// <summary>Runs one operation per key, at most <see cref="MultiKeyConcurrencyMax"/> at a time.</summary>

@@ -48,6 +48,9 @@ internal static class RespInfo
         return new SectionSet([.. names.Distinct()]);
     }
 
+    /// <summary>The keys a node holds that are not deleted: its entries less its tombstones (DBSIZE, INFO keyspace).</summary>
+    public static long LiveKeys(NodeStatsReply? stats) => stats is null ? 0 : Math.Max(0, stats.KeyCount - stats.Tombstones);
+
     public static string Info(SectionSet sections, RespServer server, NodeStatsReply? stats)
     {
         var text = new StringBuilder();
@@ -120,14 +123,15 @@ internal static class RespInfo
                 Field(text, "cluster_enabled", 0);
                 break;
             case "keyspace":
-                // The keys this node holds as a replica (as DBSIZE), not the cluster's total.
+                // The live keys this node holds as a replica (as DBSIZE), not the cluster's total.
                 text.Append("# Keyspace\r\n");
-                text.Append(CultureInfo.InvariantCulture, $"db0:keys={stats?.KeyCount ?? 0},expires=0,avg_ttl=0\r\n");
+                text.Append(CultureInfo.InvariantCulture, $"db0:keys={LiveKeys(stats)},expires=0,avg_ttl=0\r\n");
                 break;
             case "gtstore":
                 text.Append("# GTStore\r\n");
                 Field(text, "node_id", server.Backend.NodeId);
-                Field(text, "node_keys", stats?.KeyCount ?? 0);
+                Field(text, "node_keys", stats?.KeyCount ?? 0); // Entries held, tombstones included (status's "keys").
+                Field(text, "node_tombstones", stats?.Tombstones ?? 0);
                 Field(text, "ring_epoch", stats?.Epoch ?? 0);
                 Field(text, "in_transition", stats?.InTransition == true ? 1 : 0);
                 Field(text, "engine", stats?.Engine ?? "");

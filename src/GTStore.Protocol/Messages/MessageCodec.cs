@@ -65,7 +65,7 @@ public static class MessageCodec
             case ClientRequest m: w.Byte((byte)m.Op); w.Bytes(m.Key); w.NullableBytes(m.Value); break;
             case ClientReply m: w.Byte((byte)m.Status); Node(w, m.Coordinator); OptionalValue(w, m.Value); w.NullableString(m.Error); break;
             case NodeStatsRequest or ClientInitRequest or StatusRequest or OkReply: break;
-            case NodeStatsReply m: Node(w, m.Node); w.I32(m.Pid); w.I64(m.KeyCount); w.I64(m.Epoch); w.Bool(m.InTransition); w.String(m.Engine); w.I64(m.Hints); w.String(m.Resp); w.I64(m.TombstonesPurged); w.I64(m.RequestsCoordinated); w.I64(m.RequestsForwarded); w.I64(m.Handovers); w.I64(m.ValueCacheHits); w.I64(m.ValueCacheMisses); w.I64(m.ValueCacheBytes); break;
+            case NodeStatsReply m: Node(w, m.Node); w.I32(m.Pid); w.I64(m.KeyCount); w.I64(m.Epoch); w.Bool(m.InTransition); w.String(m.Engine); w.I64(m.Hints); w.String(m.Resp); w.I64(m.TombstonesPurged); w.I64(m.RequestsCoordinated); w.I64(m.RequestsForwarded); w.I64(m.Handovers); w.I64(m.ValueCacheHits); w.I64(m.ValueCacheMisses); w.I64(m.ValueCacheBytes); w.I64(m.Tombstones); break;
             case ReplicaWrite m: w.I64(m.OpId); Node(w, m.From); w.Bytes(m.Key); Value(w, m.Value); Node(w, m.HintFor); break;
             case ReplicaWriteAck m: w.I64(m.OpId); Node(w, m.From); w.Bool(m.Ok); w.NullableString(m.Error); break;
             case ReplicaRead m: w.I64(m.OpId); Node(w, m.From); w.Bytes(m.Key); Node(w, m.HintFor); w.Bool(m.VersionOnly); break;
@@ -148,7 +148,7 @@ public static class MessageCodec
             case 1: return DecodeClientRequest(ref r);
             case 2: return DecodeClientReply(ref r);
             case 3: return new NodeStatsRequest();
-            case 4: return new NodeStatsReply(Node(ref r), r.I32("pid"), r.I64("key count"), r.I64("epoch"), r.Bool("in transition"), r.String("engine"), r.I64("hints"), r.String("resp"), r.I64("tombstones purged"), r.I64("requests coordinated"), r.I64("requests forwarded"), r.I64("handovers"), r.I64("value cache hits"), r.I64("value cache misses"), r.I64("value cache bytes"));
+            case 4: return new NodeStatsReply(Node(ref r), r.I32("pid"), r.I64("key count"), r.I64("epoch"), r.Bool("in transition"), r.String("engine"), r.I64("hints"), r.String("resp"), r.I64("tombstones purged"), r.I64("requests coordinated"), r.I64("requests forwarded"), r.I64("handovers"), r.I64("value cache hits"), r.I64("value cache misses"), r.I64("value cache bytes"), r.I64("tombstones"));
             case 10: return new ReplicaWrite(r.I64("op id"), Node(ref r), r.Bytes("key"), Value(ref r), Node(ref r));
             case 11: return new ReplicaWriteAck(r.I64("op id"), Node(ref r), r.Bool("ok"), r.NullableString("error"));
             case 12: return new ReplicaRead(r.I64("op id"), Node(ref r), r.Bytes("key"), Node(ref r), r.Bool("version only"));
