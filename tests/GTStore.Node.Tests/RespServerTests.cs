@@ -243,6 +243,7 @@ public sealed class RespServerTests
             ("SELECT x", "-ERR value is not an integer or out of range"),
             ("HELLO 3", "-NOPROTO unsupported protocol version"),
             ("HELLO x", "-ERR Protocol version is not an integer or out of range"),
+            ("HELLO 2 AUTH someone secret", "-WRONGPASS invalid username-password pair or user is disabled."),
             ("CLIENT GETNAME", "$nil"),
             ("CLIENT SETNAME app-1", "+OK"),
             ("CLIENT GETNAME", "$app-1"),
@@ -264,7 +265,7 @@ public sealed class RespServerTests
             Assert.Equal((request, reply), (request, await client.ReadReplyAsync()));
         }
 
-        await client.SendAsync("HELLO 2 SETNAME renamed\r\n");
+        await client.SendAsync("HELLO 2 AUTH default anything SETNAME renamed\r\n");
         string hello = await client.ReadReplyAsync();
         Assert.StartsWith("*[$server, $redis, $version, $7.0.0, $proto, :2, $id, :", hello);
         await client.SendAsync("CLIENT INFO\r\n");

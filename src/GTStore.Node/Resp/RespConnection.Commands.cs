@@ -432,8 +432,9 @@ internal sealed partial class RespConnection
     }
 
     /// <summary>
-    /// HELLO [protover [AUTH user pass] [SETNAME name]]: only RESP2 is spoken. AUTH is accepted
-    /// and ignored, as Redis's default user without a password does.
+    /// HELLO [protover [AUTH user pass] [SETNAME name]]: only RESP2 is spoken. AUTH as the user
+    /// "default" is accepted with any password, as Redis's default user without a password does;
+    /// there is no other user.
     /// </summary>
     private RespReply Hello(RespCommand command)
     {
@@ -455,6 +456,11 @@ internal sealed partial class RespConnection
         {
             if (command.ArgIs(i, "AUTH") && i + 2 < command.Count)
             {
+                if (!command.ArgIs(i + 1, "default"))
+                {
+                    return RespReply.Error("WRONGPASS invalid username-password pair or user is disabled.");
+                }
+
                 i += 2;
             }
             else if (command.ArgIs(i, "SETNAME") && i + 1 < command.Count)
