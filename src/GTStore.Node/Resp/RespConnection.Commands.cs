@@ -147,7 +147,7 @@ internal sealed partial class RespConnection
             else if ((command.ArgIs(i, "EX") || command.ArgIs(i, "PX") || command.ArgIs(i, "EXAT") || command.ArgIs(i, "PXAT"))
                 && i + 1 < command.Count)
             {
-                Reply(RespReply.Error("ERR SET EX/PX (expiry) is not supported by GTStore"));
+                Reply(RespReply.Error($"ERR SET {RespErrors.Text(command[i]).ToUpperInvariant()} (expiry) is not supported by GTStore: keys do not expire"));
                 return;
             }
             else
