@@ -259,6 +259,9 @@ public sealed class RespServerTests
             ("COMMAND COUNT", ":20"),
             ("COMMAND INFO get nope", "*[*[$get, :2, *[+readonly], :1, :1, :1], *nil]"),
             ("AUTH secret", "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
+            ("AUTH default secret", "+OK"),
+            ("AUTH someone secret", "-WRONGPASS invalid username-password pair or user is disabled."),
+            ("AUTH default secret extra", "-ERR syntax error"),
         ];
         foreach (var (request, reply) in script)
         {

@@ -86,9 +86,7 @@ internal sealed partial class RespConnection
                 Reply(Select(command));
                 break;
             case RespCommandKind.Auth:
-                Reply(RespReply.Error(
-                    "ERR AUTH <password> called without any password configured for the default user. "
-                    + "Are you sure your configuration is correct?"));
+                Reply(Auth(command));
                 break;
             default:
                 throw new InvalidOperationException($"command {spec.Name} has no handler");
@@ -432,9 +430,29 @@ internal sealed partial class RespConnection
     }
 
     /// <summary>
-    /// HELLO [protover [AUTH user pass] [SETNAME name]]: only RESP2 is spoken. AUTH as the user
-    /// "default" is accepted with any password, as Redis's default user without a password does;
-    /// there is no other user.
+    /// AUTH [user] password. GTStore has no passwords and one user, as a Redis whose default user
+    /// has none: the password alone is refused with Redis's error, a user and password are
+    /// accepted for "default" (<see cref="SignIn"/>).
+    /// </summary>
+    private static RespReply Auth(RespCommand command) => command.Count switch
+    {
+        2 => RespReply.Error(
+            "ERR AUTH <password> called without any password configured for the default user. "
+            + "Are you sure your configuration is correct?"),
+        3 => SignIn(command, 1) ?? RespReply.Ok,
+        _ => RespErrors.Syntax,
+    };
+
+    /// <summary>
+    /// The user named at <paramref name="userAt"/> (AUTH, HELLO AUTH) signs in with any password
+    /// if it is "default", the only user; null when accepted, else Redis's WRONGPASS error.
+    /// </summary>
+    private static RespReply? SignIn(RespCommand command, int userAt) =>
+        command.ArgIs(userAt, "default") ? null : RespReply.Error("WRONGPASS invalid username-password pair or user is disabled.");
+
+    /// <summary>
+    /// HELLO [protover [AUTH user pass] [SETNAME name]]: only RESP2 is spoken; AUTH signs in as
+    /// the AUTH command does (<see cref="SignIn"/>).
     /// </summary>
     private RespReply Hello(RespCommand command)
     {
@@ -456,9 +474,9 @@ internal sealed partial class RespConnection
         {
             if (command.ArgIs(i, "AUTH") && i + 2 < command.Count)
             {
-                if (!command.ArgIs(i + 1, "default"))
+                if (SignIn(command, i + 1) is { } wrongUser)
                 {
-                    return RespReply.Error("WRONGPASS invalid username-password pair or user is disabled.");
+                    return wrongUser;
                 }
 
                 i += 2;
