@@ -12,7 +12,7 @@ public sealed class Cluster(ClusterDirectory directory)
     public ClusterDirectory Directory { get; } = directory;
 
     /// <summary>Starts the manager and <paramref name="nodes"/> nodes, and waits until all are up.</summary>
-    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport, string engine = "rocksdb", string fsync = "always", int respPortBase = 0, int valueCacheMb = (int)(Storage.RocksDbEngine.ValueCacheBytes >> 20))
+    public async Task<ClusterFile> StartAsync(int nodes, ClusterConfig config, string transport, string engine = "rocksdb", string fsync = "always", int respPortBase = 0, int valueCacheMb = (int)(Storage.RocksDbEngine.ValueCacheBytes >> 20), string scheduling = "batch")
     {
         if (Directory.Read() is { } existing && Processes.IsGtstore(existing.ManagerPid))
         {
@@ -35,6 +35,7 @@ public sealed class Cluster(ClusterDirectory directory)
             Engine = engine,
             Fsync = fsync,
             ValueCacheMb = valueCacheMb,
+            Scheduling = scheduling,
             RespPortBase = respPortBase,
         };
         Directory.Write(file);
@@ -141,7 +142,7 @@ public sealed class Cluster(ClusterDirectory directory)
     {
         using var process = Processes.StartDaemon(
             ["node", "--manager", file.ManagerAddress, "--listen", listen, "--data", Directory.NodeDirectory(slot), "--engine", file.Engine, "--fsync", file.Fsync,
-             "--value-cache-mb", file.ValueCacheMb.ToString(System.Globalization.CultureInfo.InvariantCulture),
+             "--value-cache-mb", file.ValueCacheMb.ToString(System.Globalization.CultureInfo.InvariantCulture), "--scheduling", file.Scheduling,
              "--resp", $"127.0.0.1:{(file.RespPortBase == 0 ? 0 : file.RespPortBase + slot - 1)}"],
             Directory.NodeLog(slot));
         return process.Id;

@@ -21,6 +21,8 @@ public sealed record ClusterFile
     public string Fsync { get; init; } = "always";
     /// <summary>MiB of each RocksDB node's value cache.</summary>
     public int ValueCacheMb { get; init; } = (int)(Storage.RocksDbEngine.ValueCacheBytes >> 20);
+    /// <summary>CPU scheduling policy of the node processes (<c>--scheduling</c>: batch or normal).</summary>
+    public string Scheduling { get; init; } = "batch";
     /// <summary>Redis protocol: node in slot i listens on 127.0.0.1:RespPortBase+i-1; 0 means any free port.</summary>
     public int RespPortBase { get; init; }
     public List<LaunchedNode> Nodes { get; init; } = [];

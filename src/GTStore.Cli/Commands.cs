@@ -150,6 +150,10 @@ public static class Commands
 
     internal static Option<string> FsyncOption() => Choice("--fsync", "When RocksDB syncs writes", "always", "always", "batch", "none");
 
+    internal static Option<string> SchedulingOption() => Choice("--scheduling",
+        "How Linux schedules the node processes (batch: a node woken by a message does not preempt a running one, fewer task switches where nodes share cores; normal: the kernel's default)",
+        "batch", "batch", "normal");
+
     /// <summary>Most MiB a node's value cache may be given.</summary>
     private const int ValueCacheMbMax = (int)(Storage.RocksDbEngine.ValueCacheBytesMax >> 20);
 
@@ -176,9 +180,10 @@ public static class Commands
         var engine = EngineOption();
         var fsync = FsyncOption();
         var valueCache = ValueCacheOption();
+        var scheduling = SchedulingOption();
         var respPort = new Option<int>("--resp-port") { Description = "Redis protocol on 127.0.0.1: node i gets port BASE+i-1 (0: any free port each)", DefaultValueFactory = _ => 0 };
         var config = new ConfigOptions();
-        var command = new Command("start", "Start a manager and N nodes in the background, and wait until they serve") { nodes, transport, engine, fsync, valueCache, respPort };
+        var command = new Command("start", "Start a manager and N nodes in the background, and wait until they serve") { nodes, transport, engine, fsync, valueCache, scheduling, respPort };
         config.AddTo(command);
         command.SetAction(async (r, _) =>
         {
@@ -189,7 +194,7 @@ public static class Commands
                 .. basePort is < 0 or > 65535 - Limits.NodesMax ? [$"--resp-port must be 0 (any free port) or 1..{65535 - Limits.NodesMax}, got {basePort}"] : Array.Empty<string>(),
             ]);
             var cluster = new Cluster(DirOf(r));
-            var file = await cluster.StartAsync(count, cfg, r.GetValue(transport)!, r.GetValue(engine)!, r.GetValue(fsync)!, basePort, r.GetValue(valueCache)).ConfigureAwait(false);
+            var file = await cluster.StartAsync(count, cfg, r.GetValue(transport)!, r.GetValue(engine)!, r.GetValue(fsync)!, basePort, r.GetValue(valueCache), r.GetValue(scheduling)!).ConfigureAwait(false);
             Console.WriteLine($"cluster started in {cluster.Directory.Root}: manager at {file.ManagerAddress}, {count} nodes, " +
                               $"N={cfg.ReplicationFactor} R={cfg.ReadQuorum} W={cfg.WriteQuorum}, {cfg.TokensPerNode} tokens per node");
             if (count < cfg.ReplicationFactor)
@@ -277,10 +282,12 @@ public static class Commands
         var engine = EngineOption();
         var fsync = FsyncOption();
         var valueCache = ValueCacheOption();
+        var scheduling = SchedulingOption();
         var resp = new Option<string?>("--resp") { Description = "Serve the Redis protocol at host:port (port 0: any free port)" };
-        var command = new Command("node", "Run a storage node daemon (started for you by 'start' and 'add-node')") { manager, listen, data, engine, fsync, valueCache, resp };
+        var command = new Command("node", "Run a storage node daemon (started for you by 'start' and 'add-node')") { manager, listen, data, engine, fsync, valueCache, scheduling, resp };
         command.SetAction((r, _) => Daemons.RunNodeAsync(r.GetValue(manager)!, r.GetValue(listen)!, r.GetValue(data)!,
-            r.GetValue(engine)!, Enum.Parse<Storage.FsyncMode>(r.GetValue(fsync)!, ignoreCase: true), r.GetValue(resp), r.GetValue(valueCache)));
+            r.GetValue(engine)!, Enum.Parse<Storage.FsyncMode>(r.GetValue(fsync)!, ignoreCase: true), r.GetValue(resp), r.GetValue(valueCache),
+            Enum.Parse<Hosting.CpuScheduling>(r.GetValue(scheduling)!, ignoreCase: true)));
         return command;
     }
 }

@@ -62,10 +62,11 @@ public static class Daemons
         return host.Faulted.IsFaulted ? 1 : 0;
     }
 
-    public static async Task<int> RunNodeAsync(string managerAddress, string listen, string dataDirectory, string engine, Storage.FsyncMode fsync, string? resp, int valueCacheMb)
+    public static async Task<int> RunNodeAsync(string managerAddress, string listen, string dataDirectory, string engine, Storage.FsyncMode fsync, string? resp, int valueCacheMb, Hosting.CpuScheduling scheduling)
     {
         InlineSocketCompletions();
         using var logs = Logs();
+        var schedulingFailure = Hosting.CpuSchedulingPolicy.Apply(scheduling);
         var terminated = TerminationAsync(out var registrations);
         using var cancel = new CancellationTokenSource();
         _ = terminated.ContinueWith(_ => cancel.Cancel(), TaskScheduler.Default);
@@ -83,6 +84,10 @@ public static class Daemons
             await Console.Error.WriteLineAsync("gtstore node: " + e.Message).ConfigureAwait(false);
             return 2;
         }
+        // Again once the host runs: a thread the runtime started meanwhile from one not yet set.
+        schedulingFailure ??= Hosting.CpuSchedulingPolicy.Apply(scheduling);
+        if (schedulingFailure is not null)
+            await Console.Error.WriteLineAsync($"gtstore node: running with the kernel's default scheduling: {schedulingFailure}").ConfigureAwait(false);
         await using (host)
         {
             await Task.WhenAny(terminated, host.Left, host.Faulted).ConfigureAwait(false);

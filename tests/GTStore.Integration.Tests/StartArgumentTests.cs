@@ -37,6 +37,49 @@ public sealed class StartArgumentTests(ITestOutputHelper output)
     public Task Start_with_a_value_cache_over_1_GiB_exits_2_naming_the_limit()
         => StartIsRefusedAsync("--value-cache-mb must be 0..1024, got 1025", "--nodes", "1", "--rep", "1", "--value-cache-mb", "1025");
 
+    [Fact(Timeout = 60_000)]
+    public Task Start_with_an_unknown_scheduling_policy_exits_2_naming_the_allowed_ones()
+        => StartIsRefusedAsync("--scheduling must be batch or normal, got 'fifo'", "--nodes", "1", "--rep", "1", "--scheduling", "fifo");
+
+    // Node processes run every thread under SCHED_BATCH by default (docs/ARCHITECTURE.md,
+    // "Performance"), and under the kernel's default with --scheduling normal; the manager is left
+    // alone. Read from each thread's /proc stat (field 41, the policy: 0 SCHED_OTHER, 3 SCHED_BATCH).
+    [Theory(Timeout = 120_000)]
+    [InlineData(null, 3)]
+    [InlineData("normal", 0)]
+    public async Task Every_thread_of_a_node_runs_under_the_scheduling_policy_asked_for(string? scheduling, int expectedPolicy)
+    {
+        string[] args = scheduling is null ? ["--nodes", "1", "--rep", "1"] : ["--nodes", "1", "--rep", "1", "--scheduling", scheduling];
+        await using var cluster = await TestCluster.StartAsync(output, args);
+        var pid = TestCluster.Nodes(await cluster.StatusAsync()).Single()["pid"]!.GetValue<int>();
+        var policies = ThreadPolicies(pid);
+        Assert.True(policies.Count > 3, $"expected the node's threads, got {policies.Count}");
+        Assert.All(policies, p => Assert.Equal(expectedPolicy, p.Policy));
+        cluster.Passed();
+    }
+
+    private static List<(string Thread, int Policy)> ThreadPolicies(int pid)
+    {
+        var found = new List<(string, int)>();
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            string stat;
+            try
+            {
+                stat = File.ReadAllText(Path.Combine(task, "stat"));
+            }
+            catch (IOException)
+            {
+                continue; // A thread that exited meanwhile.
+            }
+            // "tid (comm) state ...": fields after the command name, which may hold spaces; the
+            // policy is field 41, the 39th after it.
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            found.Add((stat[..stat.LastIndexOf(')')] + ")", int.Parse(fields[38], System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        return found;
+    }
+
     // --value-cache-mb reaches the node processes, and a node without a value cache serves every
     // read from RocksDB, overwrites included.
     [Fact(Timeout = 120_000)]
