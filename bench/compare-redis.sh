@@ -18,6 +18,9 @@
 # (2026-12-07): short runs understate the faster store by up to a quarter. The defaults make every Redis run last 4 s or
 # more (GTStore's are longer), so the rounding costs it at most about 6%.
 #
+# GTStore's nodes run under SCHED_BATCH by default (gtstore start --scheduling); REDIS_SCHEDULING=batch
+# starts the Redis servers under it too (chrt -b 0), to see what the policy alone gives Redis.
+#
 # Every line is first run once, unmeasured, on every target (WARMUP_REQUESTS, default 200000; 4x at
 # -P 16): see the warm-up below.
 #
@@ -48,6 +51,12 @@ cleanup() {
 trap cleanup EXIT
 
 gt_port=7400; cluster_base=7500; single_port=7600
+redis_sched=()
+case "${REDIS_SCHEDULING:-normal}" in
+  normal) ;;
+  batch) redis_sched=(chrt -b 0) ;;
+  *) echo "REDIS_SCHEDULING must be normal or batch, got '$REDIS_SCHEDULING'" >&2; exit 2 ;;
+esac
 
 echo "== starting GTStore: 7 nodes, N=3 R=2 W=2, $gt_args (RESP on $gt_port..$((gt_port + 6)))"
 "$here/gtstore" start --dir "$work/gtstore" --nodes 7 --rep 3 --read-quorum 2 --write-quorum 2 --resp-port "$gt_port" $gt_args >/dev/null
@@ -55,13 +64,13 @@ echo "== starting GTStore: 7 nodes, N=3 R=2 W=2, $gt_args (RESP on $gt_port..$((
 echo "== starting a Redis Cluster: 6 servers (3 masters + 3 replicas) on $cluster_base..$((cluster_base + 5))"
 for i in 0 1 2 3 4 5; do
   port=$((cluster_base + i)); dir="$work/redis-$port"; mkdir -p "$dir"
-  redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --cluster-enabled yes --cluster-config-file nodes.conf \
+  "${redis_sched[@]}" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --cluster-enabled yes --cluster-config-file nodes.conf \
     --save "" --appendonly no --daemonize no --protected-mode no >"$dir/log" 2>&1 &
   pids+=($!)
 done
 echo "== starting one Redis server on $single_port"
 mkdir -p "$work/redis-single"
-redis-server --port "$single_port" --bind 127.0.0.1 --dir "$work/redis-single" --save "" --appendonly no --daemonize no >"$work/redis-single/log" 2>&1 &
+"${redis_sched[@]}" redis-server --port "$single_port" --bind 127.0.0.1 --dir "$work/redis-single" --save "" --appendonly no --daemonize no >"$work/redis-single/log" 2>&1 &
 pids+=($!)
 
 wait_ping() { for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "port $1 never answered" >&2; exit 1; }
@@ -139,5 +148,5 @@ median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} E
   done
   echo
   echo "CPU µs/request: user + system time of the servers (GTStore's 7 nodes, the Redis Cluster's 6 servers) over the run, divided by its requests; the client's is not counted."
-  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds after an unmeasured warm-up of every line ($warmup requests at -P 1, 4x that at -P 16); GTStore: 7 nodes N=3 R=2 W=2 $gt_args, --cluster ${GTSTORE_CLUSTER:-yes}; Redis: appendonly no, no snapshots; $(date -u +%F) on $(nproc) cores"
+  echo "redis-benchmark -r 100000 -d 100 -c 50 --threads 2, -n $n_p1 (-P 1) / $n_p16 (-P 16), median of $rounds interleaved rounds after an unmeasured warm-up of every line ($warmup requests at -P 1, 4x that at -P 16); GTStore: 7 nodes N=3 R=2 W=2 $gt_args, --cluster ${GTSTORE_CLUSTER:-yes}; Redis: appendonly no, no snapshots, scheduling ${REDIS_SCHEDULING:-normal}; $(date -u +%F) on $(nproc) cores"
 } | tee "$out/compare-redis.md"
