@@ -15,8 +15,8 @@
 # redis-benchmark times a multi-threaded run in steps of about 250 ms, rounded up: its reported
 # rates are requests / (k x 0.25 s) (999000.94, 798084.56, 498504.47 at 1M). One Redis server
 # doing GET -P 16 was reported at 999k ops/s for 1M requests (1.00 s) and 1.07-1.14M for 4M
-# (2026-12-07): short runs understate the faster store by up to a quarter. The defaults make every Redis run last 4 s or
-# more (GTStore's are longer), so the rounding costs it at most about 6%.
+# (2026-12-07): short runs understate the faster store by up to a quarter. The defaults make
+# every Redis run last 4 s or more (GTStore's are longer), so the rounding costs it at most about 6%.
 #
 # GTStore's nodes run under SCHED_BATCH by default (gtstore start --scheduling); REDIS_SCHEDULING=batch
 # starts the Redis servers under it too (chrt -b 0), to see what the policy alone gives Redis.

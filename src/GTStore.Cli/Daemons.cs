@@ -84,10 +84,8 @@ public static class Daemons
             await Console.Error.WriteLineAsync("gtstore node: " + e.Message).ConfigureAwait(false);
             return 2;
         }
-        // Again once the host runs: a thread the runtime started meanwhile from one not yet set.
-        schedulingFailure ??= Hosting.CpuSchedulingPolicy.Apply(scheduling);
         if (schedulingFailure is not null)
-            await Console.Error.WriteLineAsync($"gtstore node: running with the kernel's default scheduling: {schedulingFailure}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"gtstore node: --scheduling {scheduling.ToString().ToLowerInvariant()} not applied: {schedulingFailure}").ConfigureAwait(false);
         await using (host)
         {
             await Task.WhenAny(terminated, host.Left, host.Faulted).ConfigureAwait(false);

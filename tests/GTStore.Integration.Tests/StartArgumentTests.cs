@@ -54,7 +54,7 @@ public sealed class StartArgumentTests(ITestOutputHelper output)
         var pid = TestCluster.Nodes(await cluster.StatusAsync()).Single()["pid"]!.GetValue<int>();
         var policies = ThreadPolicies(pid);
         Assert.True(policies.Count > 3, $"expected the node's threads, got {policies.Count}");
-        Assert.All(policies, p => Assert.Equal(expectedPolicy, p.Policy));
+        Assert.All(policies, p => Assert.True(p.Policy == expectedPolicy, $"{p.Thread} runs under policy {p.Policy}, expected {expectedPolicy}"));
         cluster.Passed();
     }
 
@@ -74,8 +74,9 @@ public sealed class StartArgumentTests(ITestOutputHelper output)
             }
             // "tid (comm) state ...": fields after the command name, which may hold spaces; the
             // policy is field 41, the 39th after it.
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            found.Add((stat[..stat.LastIndexOf(')')] + ")", int.Parse(fields[38], System.Globalization.CultureInfo.InvariantCulture)));
+            var nameEnd = stat.LastIndexOf(')');
+            var fields = stat[(nameEnd + 2)..].Split(' ');
+            found.Add((stat[..(nameEnd + 1)], int.Parse(fields[38], System.Globalization.CultureInfo.InvariantCulture)));
         }
         return found;
     }
