@@ -66,7 +66,10 @@ public static class Daemons
     {
         InlineSocketCompletions();
         using var logs = Logs();
-        var schedulingFailure = Hosting.CpuSchedulingPolicy.Apply(scheduling);
+        // Before the host starts any thread (later threads inherit the policy); a refusal is said at
+        // once, and the node runs on under the policy it had.
+        if (Hosting.CpuSchedulingPolicy.Apply(scheduling) is { } schedulingFailure)
+            await Console.Error.WriteLineAsync($"gtstore node: --scheduling {scheduling.ToString().ToLowerInvariant()} not applied: {schedulingFailure}").ConfigureAwait(false);
         var terminated = TerminationAsync(out var registrations);
         using var cancel = new CancellationTokenSource();
         _ = terminated.ContinueWith(_ => cancel.Cancel(), TaskScheduler.Default);
@@ -84,8 +87,6 @@ public static class Daemons
             await Console.Error.WriteLineAsync("gtstore node: " + e.Message).ConfigureAwait(false);
             return 2;
         }
-        if (schedulingFailure is not null)
-            await Console.Error.WriteLineAsync($"gtstore node: --scheduling {scheduling.ToString().ToLowerInvariant()} not applied: {schedulingFailure}").ConfigureAwait(false);
         await using (host)
         {
             await Task.WhenAny(terminated, host.Left, host.Faulted).ConfigureAwait(false);

@@ -41,7 +41,7 @@ public static partial class CpuSchedulingPolicy
             {
                 var errno = Marshal.GetLastPInvokeError();
                 if (errno != Esrch) // A thread that exited meanwhile.
-                    failure ??= $"the kernel refused {policy} scheduling for thread {tid}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
+                    failure ??= $"the kernel refused {(kernelPolicy == SchedBatch ? "SCHED_BATCH" : "SCHED_OTHER")} for thread {tid}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})";
             }
         }
         return failure;
