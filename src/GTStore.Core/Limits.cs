@@ -31,6 +31,13 @@ public static class Limits
     /// <summary>Most entries in one transfer batch.</summary>
     public const int TransferBatchEntriesMax = 4096;
 
+    /// <summary>
+    /// Most parts one anti-entropy exchange compares (<see cref="Messages.SyncParts"/>): 96 KiB of
+    /// parts and digests, and more than the buckets of any one slice (a slice is at most a 64th of
+    /// the ring's 65,536 buckets, plus the two it may cut).
+    /// </summary>
+    public const int SyncPartsMax = 4096;
+
     /// <summary>Most tombstones one purge proposal carries (its bytes are capped by <see cref="TransferBatchBytesMax"/>).</summary>
     public const int PurgeBatchEntriesMax = 1024;
 

@@ -94,4 +94,44 @@ public sealed class AntiEntropyTests
             Assert.Equal(expected, summary);
         }, iter: 300);
     }
+
+    [Fact]
+    public void The_parts_of_slices_cover_exactly_those_slices_and_digest_their_entries()
+    {
+        Gen.Select(GenRange, Gen.Int[0, AntiEntropy.Leaves - 1].Array[1, 3], GenHash.Array[0, 30], Gen.Bool).Sample((range, picked, hashes, kept) =>
+        {
+            var slices = picked.Distinct().Order().ToList();
+            var parts = AntiEntropy.PartsOf(range, slices);
+            var sliceRanges = slices.Select(s => AntiEntropy.SliceRange(range, s)).OfType<HashRange>().ToList();
+            foreach (var part in parts)
+                Assert.Contains(sliceRanges, s => part.IsCoveredBy([s]));
+            foreach (var slice in sliceRanges)
+                Assert.True(slice.IsCoveredBy(parts), $"slice {slice} not covered by its parts");
+            var store = new FakeStore { KeepsBucketSummaries = kept };
+            foreach (var h in hashes)
+                store.Put(h, [1], new VersionedValue(new Version(1, 1), [2]));
+            var digests = AntiEntropy.DigestsOf(store, parts, out var read);
+            for (var i = 0; i < parts.Count; i++)
+            {
+                var expected = hashes.Distinct().Where(parts[i].Contains)
+                    .Aggregate(0UL, (d, _) => d ^ AntiEntropy.EntryDigest([1], new Version(1, 1)));
+                Assert.Equal(expected, digests[i]);
+            }
+            if (!kept)
+                Assert.Equal(hashes.Distinct().Count(h => parts.Any(p => p.Contains(h))), read);
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void The_parts_of_many_slices_stop_at_the_limit_on_a_slice_boundary()
+    {
+        var range = new HashRange(12345, 12345); // The full ring, not on bucket boundaries.
+        var slices = Enumerable.Range(0, AntiEntropy.Leaves).ToList();
+        var parts = AntiEntropy.PartsOf(range, slices);
+        Assert.InRange(parts.Count, Limits.SyncPartsMax - AntiEntropy.Buckets / AntiEntropy.Leaves - 1, Limits.SyncPartsMax);
+        var covered = slices.TakeWhile(s => AntiEntropy.SliceRange(range, s)!.Value.IsCoveredBy(parts)).Count();
+        Assert.True(covered is > 0 and < AntiEntropy.Leaves);
+        var first = AntiEntropy.SliceRange(range, covered)!.Value; // the first slice left out: none of it in part
+        Assert.DoesNotContain(parts, p => first.Intersect(p).Any());
+    }
 }

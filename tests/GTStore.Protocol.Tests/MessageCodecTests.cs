@@ -7,7 +7,7 @@ namespace GTStore.Protocol.Tests;
 /// <summary>
 /// Message payloads round-trip through <see cref="MessageCodec"/> and malformed ones are rejected
 /// naming the field (docs/ARCHITECTURE.md "Wire protocol"). Here: the messages of tombstone purge
-/// and the fields it added to existing ones.
+/// and the fields it added to existing ones, and anti-entropy's finer exchange.
 /// </summary>
 public sealed class MessageCodecTests
 {
@@ -51,6 +51,31 @@ public sealed class MessageCodecTests
         var back = RoundTrip(m);
         Assert.Equal((m.OpId, m.From, m.Epoch, m.Range), (back.OpId, back.From, back.Epoch, back.Range));
         AssertEntries(m.Entries, back.Entries);
+    }
+
+    [Fact]
+    public void Anti_entropy_parts_and_their_entries_round_trip()
+    {
+        HashRange[] parts = [new(ulong.MaxValue, 0xFFFFUL << 48), new(3, 3), new(1UL << 48, (2UL << 48) - 1)];
+        var m = new SyncParts(new NodeId(6), new HashRange(9, 8), parts, [0, ulong.MaxValue, 42]);
+        var back = RoundTrip(m);
+        Assert.Equal((m.From, m.Range), (back.From, back.Range));
+        Assert.Equal(parts, back.Parts);
+        Assert.Equal(m.Digests, back.Digests);
+
+        var entries = RoundTrip(new SyncEntries(new NodeId(2), new HashRange(0, 0), parts, Tombstones, Final: true));
+        Assert.Equal((new NodeId(2), new HashRange(0, 0), true), (entries.From, entries.Range, entries.Final));
+        Assert.Equal(parts, entries.Parts);
+        AssertEntries(Tombstones, entries.Entries);
+    }
+
+    [Fact]
+    public void Anti_entropy_parts_claiming_more_than_the_payload_holds_are_rejected_naming_them()
+    {
+        var payload = MessageCodec.Encode(new SyncParts(new NodeId(1), new HashRange(1, 2), [new(1, 2)], [7]));
+        payload[^26] = 1; // the count (little-endian, just before the one part) becomes 65,537: far more than follow
+        var e = Assert.Throws<ProtocolException>(() => MessageCodec.Decode(MessageCodec.TypeOf(new SyncParts(new NodeId(1), new HashRange(1, 2), [], [])), payload));
+        Assert.Contains("parts", e.Message);
     }
 
     [Fact]

@@ -74,6 +74,56 @@ public static class AntiEntropy
         }
     }
 
+    /// <summary>
+    /// The finer parts of the given slices of <paramref name="range"/>, for a second comparison:
+    /// each bucket a slice holds, or the part of one inside it, in ring order. Whole slices only,
+    /// at most <see cref="Limits.SyncPartsMax"/> parts; the slices left out wait for a later round.
+    /// </summary>
+    public static List<HashRange> PartsOf(HashRange range, IEnumerable<int> slices)
+    {
+        var parts = new List<HashRange>();
+        foreach (var slice in slices)
+        {
+            if (SliceRange(range, slice) is not { } sliceRange)
+                continue;
+            var these = BucketParts(sliceRange).Select(p => p.Part).ToList();
+            if (parts.Count + these.Count > Limits.SyncPartsMax)
+                break;
+            parts.AddRange(these);
+        }
+        return parts;
+    }
+
+    /// <summary>
+    /// The digest of each part: the XOR of its entries' digests. A part that is a whole bucket is
+    /// taken from the engine's bucket digest; others (and all, from an engine without digests)
+    /// are read. <paramref name="entriesRead"/> says how many entries were read.
+    /// </summary>
+    public static ulong[] DigestsOf(IStorageEngine store, IReadOnlyList<HashRange> parts, out long entriesRead)
+    {
+        var digests = new ulong[parts.Count];
+        var kept = store.BucketDigest(0) is not null;
+        entriesRead = 0;
+        for (var i = 0; i < parts.Count; i++)
+        {
+            if (kept && IsWholeBucket(parts[i]))
+            {
+                digests[i] = store.BucketDigest(BucketOf(parts[i].End))!.Value;
+                continue;
+            }
+            foreach (var e in ScanAll(store, parts[i]))
+            {
+                digests[i] ^= EntryDigest(e);
+                entriesRead++;
+            }
+        }
+        return digests;
+    }
+
+    /// <summary>Whether <paramref name="part"/> is exactly one bucket.</summary>
+    public static bool IsWholeBucket(HashRange part) =>
+        !part.IsFullRing && (unchecked(part.Start + 1) & BucketMask) == 0 && part.Width == (UInt128)BucketMask + 1;
+
     /// <summary>Order-independent digest of one entry: its key and version (values with equal versions are equal).</summary>
     public static ulong EntryDigest(StoredEntry e) => EntryDigest(e.Key, e.Value.Version);
 
@@ -143,7 +193,9 @@ public static class AntiEntropy
 }
 
 // Anti-entropy (Dynamo section 4.7): replicas compare hash summaries of a range in the
-// background and exchange only the slices that differ, so they converge without reads.
+// background, then the finer parts of the slices that differ, and exchange only the parts that
+// still differ, so they converge without reads. A round: SyncDigest (64 slices) -> SyncParts
+// (buckets of the differing slices) -> SyncEntries (ours) -> SyncEntries (theirs, Final).
 public sealed partial class NodeMachine
 {
     private long _nextSyncMs;
@@ -183,15 +235,13 @@ public sealed partial class NodeMachine
 
     private IEnumerable<StoredEntry> ScanAll(HashRange range) => AntiEntropy.ScanAll(_store, range);
 
-    /// <summary>Our entries of the given slices, bounded by one transfer batch; the rest waits for a later round.</summary>
-    private List<StoredEntry> EntriesOf(HashRange range, IReadOnlyCollection<int> slices)
+    /// <summary>Our entries of the given parts, bounded by one transfer batch; the rest waits for a later round.</summary>
+    private List<StoredEntry> EntriesOf(IReadOnlyList<HashRange> parts)
     {
         var entries = new List<StoredEntry>();
         var bytes = 0;
-        foreach (var slice in slices.Distinct().Order())
+        foreach (var part in parts)
         {
-            if (AntiEntropy.SliceRange(range, slice) is not { } part)
-                continue;
             foreach (var e in AntiEntropy.ScanAll(_store, part))
             {
                 if (entries.Count >= Limits.TransferBatchEntriesMax || bytes >= Limits.TransferBatchBytesMax)
@@ -202,6 +252,10 @@ public sealed partial class NodeMachine
         }
         return entries;
     }
+
+    /// <summary>Parts a peer named: few enough, and each inside the range compared.</summary>
+    private static bool ValidParts(HashRange range, IReadOnlyList<HashRange> parts) =>
+        parts.Count <= Limits.SyncPartsMax && parts.All(p => p.IsCoveredBy([range]));
 
     /// <summary>
     /// Both this node and <paramref name="peer"/> replicate the range under this node's ring: a
@@ -217,18 +271,37 @@ public sealed partial class NodeMachine
         if (m.Leaves.Count != AntiEntropy.Leaves || !BothReplicate(m.Range, m.From))
             return; // Rings differ for now; a later round will match.
         var mine = Summarise(m.Range);
-        var differing = Enumerable.Range(0, AntiEntropy.Leaves).Where(i => mine[i] != m.Leaves[i]).ToList();
-        if (differing.Count > 0)
-            _out.Send(m.From, new SyncEntries(Self, m.Range, differing, EntriesOf(m.Range, differing), Final: false));
+        var differing = Enumerable.Range(0, AntiEntropy.Leaves).Where(i => mine[i] != m.Leaves[i]);
+        var parts = AntiEntropy.PartsOf(m.Range, differing);
+        if (parts.Count > 0)
+            _out.Send(m.From, new SyncParts(Self, m.Range, parts, AntiEntropy.DigestsOf(_store, parts, out _)));
+    }
+
+    /// <summary>
+    /// The peer's digests of the finer parts of the slices that differ: this node (which started
+    /// the round) sends its entries of the parts that still differ, and charges what it read and
+    /// sent to the rounds' budget.
+    /// </summary>
+    private void OnSyncParts(long nowMs, SyncParts m)
+    {
+        if (m.Parts.Count != m.Digests.Count || !ValidParts(m.Range, m.Parts) || !BothReplicate(m.Range, m.From))
+            return;
+        var mine = AntiEntropy.DigestsOf(_store, m.Parts, out var read);
+        var differing = m.Parts.Where((_, i) => mine[i] != m.Digests[i]).ToList();
+        if (differing.Count == 0)
+            return;
+        var entries = EntriesOf(differing);
+        _out.Send(m.From, new SyncEntries(Self, m.Range, differing, entries, Final: false));
+        _nextSyncMs = Math.Max(_nextSyncMs, nowMs + (read + entries.Count) * 1000L / SyncEntriesPerSecond);
     }
 
     private void OnSyncEntries(SyncEntries m)
     {
-        if (!BothReplicate(m.Range, m.From))
+        if (!ValidParts(m.Range, m.Parts) || !BothReplicate(m.Range, m.From))
             return;
         // Answer with ours before merging theirs, so the peer receives what it lacks.
         if (!m.Final)
-            _out.Send(m.From, new SyncEntries(Self, m.Range, m.Slices, EntriesOf(m.Range, m.Slices), Final: true));
+            _out.Send(m.From, new SyncEntries(Self, m.Range, m.Parts, EntriesOf(m.Parts), Final: true));
         foreach (var e in m.Entries)
         {
             if (!m.Range.Contains(e.Hash) || KeyHash.Of(e.Key) != e.Hash)

@@ -92,6 +92,7 @@ public sealed partial class NodeMachine
             case TransferBatch m: OnTransferBatch(m); break;
             case TransferBatchAck m: OnTransferBatchAck(nowMs, m); break;
             case SyncDigest m: OnSyncDigest(m); break;
+            case SyncParts m: OnSyncParts(nowMs, m); break;
             case SyncEntries m: OnSyncEntries(m); break;
             case PurgeProposal m: OnPurgeProposal(m); break;
             case PurgeConfirm m: OnPurgeConfirm(nowMs, m); break;

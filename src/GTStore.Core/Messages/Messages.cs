@@ -86,10 +86,19 @@ public sealed record TransferBatchAck(long TransferId, int TaskIndex, int Sequen
 public sealed record SyncDigest(NodeId From, HashRange Range, IReadOnlyList<ulong> Leaves) : Message;
 
 /// <summary>
-/// Anti-entropy, steps 2 and 3: the entries of the slices that differ. The first answer
-/// (<paramref name="Final"/> false) asks the receiver to send its own entries of those slices back.
+/// Anti-entropy, step 2: the answer to a <see cref="SyncDigest"/> whose slices differ from the
+/// receiver's: the digests of the finer parts of those slices (each bucket a slice holds, or the
+/// part of one inside it; <see cref="AntiEntropy.PartsOf"/>), so that only the parts that differ
+/// are exchanged. While writes are in flight most slices differ by a key or two: their parts
+/// narrow that to a bucket each.
 /// </summary>
-public sealed record SyncEntries(NodeId From, HashRange Range, IReadOnlyList<int> Slices, IReadOnlyList<StoredEntry> Entries, bool Final) : Message;
+public sealed record SyncParts(NodeId From, HashRange Range, IReadOnlyList<HashRange> Parts, IReadOnlyList<ulong> Digests) : Message;
+
+/// <summary>
+/// Anti-entropy, steps 3 and 4: the entries of the parts that differ. The first
+/// (<paramref name="Final"/> false) asks the receiver to send its own entries of those parts back.
+/// </summary>
+public sealed record SyncEntries(NodeId From, HashRange Range, IReadOnlyList<HashRange> Parts, IReadOnlyList<StoredEntry> Entries, bool Final) : Message;
 
 /// <summary>
 /// Tombstone purge, step 1: the first replica of a range asks the other replicas which of these

@@ -28,6 +28,7 @@ public static class MessageCodec
         TransferBatchAck => 17,
         SyncDigest => 18,
         SyncEntries => 19,
+        SyncParts => 41,
         RingUpdate => 20,
         RingAck => 21,
         StartTransfers => 22,
@@ -87,13 +88,22 @@ public static class MessageCodec
                     w.U64(leaf);
                 break;
             case SyncEntries m:
-                Node(w, m.From); w.U64(m.Range.Start); w.U64(m.Range.End); w.Bool(m.Final); w.I32(m.Slices.Count);
-                foreach (var slice in m.Slices)
-                    w.I32(slice);
+                Node(w, m.From); w.U64(m.Range.Start); w.U64(m.Range.End); w.Bool(m.Final); w.I32(m.Parts.Count);
+                foreach (var part in m.Parts)
+                {
+                    w.U64(part.Start); w.U64(part.End);
+                }
                 w.I32(m.Entries.Count);
                 foreach (var e in m.Entries)
                 {
                     w.U64(e.Hash); w.Bytes(e.Key); Value(w, e.Value);
+                }
+                break;
+            case SyncParts m:
+                Node(w, m.From); w.U64(m.Range.Start); w.U64(m.Range.End); w.I32(m.Parts.Count);
+                for (var i = 0; i < m.Parts.Count; i++)
+                {
+                    w.U64(m.Parts[i].Start); w.U64(m.Parts[i].End); w.U64(m.Digests[i]);
                 }
                 break;
             case RingUpdate m: Config(w, m.Config); RingOf(w, m.Current); w.Bool(m.Pending is not null); if (m.Pending is not null) RingOf(w, m.Pending); break;
@@ -184,15 +194,15 @@ public static class MessageCodec
                     var from = Node(ref r);
                     var range = new HashRange(r.U64("range start"), r.U64("range end"));
                     var final = r.Bool("final");
-                    var sliceCount = r.Count("slices", 4);
-                    var slices = new int[sliceCount];
-                    for (var i = 0; i < sliceCount; i++)
-                        slices[i] = r.I32("slice");
+                    var partCount = r.Count("parts", 16);
+                    var parts = new HashRange[partCount];
+                    for (var i = 0; i < partCount; i++)
+                        parts[i] = new HashRange(r.U64("part start"), r.U64("part end"));
                     var count = r.Count("entries", 8 + 4 + 8 + 4 + 4);
                     var entries = new StoredEntry[count];
                     for (var i = 0; i < count; i++)
                         entries[i] = new StoredEntry(r.U64("hash"), r.Bytes("key"), Value(ref r));
-                    return new SyncEntries(from, range, slices, entries, final);
+                    return new SyncEntries(from, range, parts, entries, final);
                 }
             case 20:
                 {
@@ -241,6 +251,20 @@ public static class MessageCodec
                     var current = RingOf(ref r);
                     var pending = r.Bool("has pending") ? RingOf(ref r) : null;
                     return new ManagerSnapshot(config, current, pending, Members(ref r), r.I32("next node id"), r.I64("next client id"));
+                }
+            case 41:
+                {
+                    var from = Node(ref r);
+                    var range = new HashRange(r.U64("range start"), r.U64("range end"));
+                    var count = r.Count("parts", 8 + 8 + 8);
+                    var parts = new HashRange[count];
+                    var digests = new ulong[count];
+                    for (var i = 0; i < count; i++)
+                    {
+                        parts[i] = new HashRange(r.U64("part start"), r.U64("part end"));
+                        digests[i] = r.U64("part digest");
+                    }
+                    return new SyncParts(from, range, parts, digests);
                 }
             default: throw new ProtocolException($"unknown message type {type}");
         }
