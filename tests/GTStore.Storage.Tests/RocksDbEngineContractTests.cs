@@ -95,6 +95,16 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
     }
 
     [Fact]
+    public void Level_zero_waits_for_eight_files_before_a_compaction()
+    {
+        var path = Path.Combine(_root, "level0");
+        using (var engine = new RocksDbEngine(path, FsyncMode.None))
+            engine.Put(1, [1], new VersionedValue(new Core.Version(1, 1), [1]));
+        var options = File.ReadAllText(Directory.GetFiles(path, "OPTIONS-*").Order(StringComparer.Ordinal).Last());
+        Assert.Contains($"level0_file_num_compaction_trigger={RocksDbEngine.Level0FilesPerCompaction}\n", options.Replace("\r", ""), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Tombstone_counts_are_rebuilt_on_reopen()
     {
         var path = Path.Combine(_root, "tombstones");
