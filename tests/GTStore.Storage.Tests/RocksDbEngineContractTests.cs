@@ -84,23 +84,26 @@ public sealed class RocksDbEngineContractTests : StorageEngineContractTests, IDi
     {
         // Bloom filters over whole keys in the memtable and in every table: the options RocksDB
         // records in the directory say what it runs with.
-        var path = Path.Combine(_root, "options");
-        using (var engine = new RocksDbEngine(path, FsyncMode.None))
-            engine.Put(1, [1], new VersionedValue(new Core.Version(1, 1), [1]));
-        var options = File.ReadAllText(Directory.GetFiles(path, "OPTIONS-*").Order(StringComparer.Ordinal).Last());
+        var options = OptionsWritten("options");
         Assert.Contains("memtable_whole_key_filtering=true", options, StringComparison.Ordinal);
         Assert.Matches(@"memtable_prefix_bloom_size_ratio=0\.10*\b", options);
         Assert.Contains("whole_key_filtering=true", options, StringComparison.Ordinal);
         Assert.Contains("filter_policy=bloomfilter", options, StringComparison.Ordinal);
     }
 
+    /// <summary>The options RocksDB recorded in a directory the engine opened and wrote to.</summary>
+    private string OptionsWritten(string name)
+    {
+        var path = Path.Combine(_root, name);
+        using (var engine = new RocksDbEngine(path, FsyncMode.None))
+            engine.Put(1, [1], new VersionedValue(new Core.Version(1, 1), [1]));
+        return File.ReadAllText(Directory.GetFiles(path, "OPTIONS-*").Order(StringComparer.Ordinal).Last());
+    }
+
     [Fact]
     public void Level_zero_waits_for_eight_files_before_a_compaction()
     {
-        var path = Path.Combine(_root, "level0");
-        using (var engine = new RocksDbEngine(path, FsyncMode.None))
-            engine.Put(1, [1], new VersionedValue(new Core.Version(1, 1), [1]));
-        var options = File.ReadAllText(Directory.GetFiles(path, "OPTIONS-*").Order(StringComparer.Ordinal).Last());
+        var options = OptionsWritten("level0");
         Assert.Contains($"level0_file_num_compaction_trigger={RocksDbEngine.Level0FilesPerCompaction}\n", options.Replace("\r", ""), StringComparison.Ordinal);
     }
 
