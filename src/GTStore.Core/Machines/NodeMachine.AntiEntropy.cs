@@ -5,8 +5,9 @@ using GTStore.Core.Messages;
 namespace GTStore.Core;
 
 /// <summary>
-/// The pure parts of anti-entropy: slicing a range, summarising entries, and building a summary
-/// from the digests an engine keeps per bucket instead of reading every entry.
+/// The pure parts of anti-entropy: slicing a range, summarising entries, building a summary
+/// from the digests an engine keeps per bucket instead of reading every entry, and cutting the
+/// slices that differ into their buckets for the second comparison.
 /// </summary>
 public static class AntiEntropy
 {

@@ -28,7 +28,6 @@ public static class MessageCodec
         TransferBatchAck => 17,
         SyncDigest => 18,
         SyncEntries => 19,
-        SyncParts => 41,
         RingUpdate => 20,
         RingAck => 21,
         StartTransfers => 22,
@@ -49,6 +48,7 @@ public static class MessageCodec
         ErrorReply => 37,
         OkReply => 38,
         ManagerSnapshot => 40,
+        SyncParts => 41,
         _ => throw new ArgumentException($"no wire type for {message.GetType().Name}", nameof(message)),
     };
 
