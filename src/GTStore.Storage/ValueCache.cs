@@ -12,7 +12,7 @@ namespace GTStore.Storage;
 /// </summary>
 /// <remarks>
 /// Entries are records appended to one byte array used as a ring (a log-structured cache), and
-/// the dictionary maps a ring hash to its record's position; when the ring is full the oldest
+/// a <see cref="RingHashMap{TValue}"/> maps a ring hash to its record's position; when the ring is full the oldest
 /// records are overwritten, and the entries still pointing at them removed. No object is kept per
 /// entry, so a cached value costs the garbage collector nothing: it was the promotion of every
 /// cached array to older generations that made refreshing on a put cost write-heavy loads a third
@@ -29,15 +29,18 @@ internal sealed class ValueCache
     /// <summary>Bytes of a record's header.</summary>
     public const int RecordHeaderBytes = TimestampAt + 8;
 
-    /// <summary>What the dictionary takes per entry (key, value, hash code, next index, bucket), counted against the budget with the ring.</summary>
-    public const int EntryOverheadBytes = 8 + 8 + 4 + 4 + 4;
+    /// <summary>
+    /// What the map takes per entry, counted against the budget with the ring: a 16-byte slot
+    /// (ring hash, position) in a table 3/8 to 3/4 full, about 28 bytes on average.
+    /// </summary>
+    public const int EntryOverheadBytes = 28;
 
     /// <summary>Records start at multiples of this, so a skip marker always fits at the ring's end.</summary>
     private const int Alignment = 8;
 
     private readonly int _capacity;
     private byte[]? _ring; // Allocated at the first entry.
-    private readonly Dictionary<ulong, long> _positions = [];
+    private readonly RingHashMap<long> _positions = new();
     // Absolute positions (ever increasing; the offset in the ring is position % capacity): the
     // next record goes at _head, and _tail is the oldest record not yet overwritten.
     private long _head;
@@ -55,7 +58,7 @@ internal sealed class ValueCache
         _capacity = (int)(capacityBytes / Alignment * Alignment);
     }
 
-    /// <summary>The bytes of the live records, headers included (their dictionary entries not counted).</summary>
+    /// <summary>The bytes of the live records, headers included (their map slots not counted).</summary>
     public long Bytes => _bytes;
 
     public int Count => _positions.Count;
@@ -192,7 +195,7 @@ internal sealed class ValueCache
 
     /// <summary>
     /// Overwrites the oldest records until <paramref name="length"/> bytes from the head are free
-    /// and the ring's span with the dictionary's entries, one more included, fits the budget.
+    /// and the ring's span with the map's entries, one more included, fits the budget.
     /// </summary>
     private void Reserve(int length)
     {

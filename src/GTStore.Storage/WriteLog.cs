@@ -39,7 +39,7 @@ internal sealed class WriteLog : IDisposable
     private int _length;
     private int _written;
     private bool _unsynced;
-    private readonly Dictionary<ulong, int> _byHash = [];
+    private readonly RingHashMap<int> _byHash = new();
     /// <summary>Keys whose ring hash another key in <see cref="_byHash"/> holds (rare: 64-bit hashes).</summary>
     private Dictionary<byte[], int>? _sharedHash;
 
@@ -345,7 +345,7 @@ internal sealed class WriteLog : IDisposable
     private void Index(int at)
     {
         var hash = HashAt(at);
-        ref var held = ref CollectionsMarshal.GetValueRefOrAddDefault(_byHash, hash, out var exists);
+        ref var held = ref _byHash.GetValueRefOrAddDefault(hash, out var exists);
         if (!exists || KeyAt(held).SequenceEqual(KeyAt(at)))
             held = at;
         else
