@@ -45,9 +45,28 @@ public sealed class Cluster(ClusterDirectory directory)
         // The processes just launched, not only a member list: a manager restarted over an old
         // cluster directory lists the members it had, up, before they have rejoined.
         var launched = file.Nodes.Select(n => n.Pid).ToHashSet();
-        await Admin.WaitForAsync(address, s => Admin.Settled(s, nodes) && s.Members.All(m => launched.Contains(m.Pid)),
+        var status = await Admin.WaitForAsync(address, s => Admin.Settled(s, nodes) && s.Members.All(m => launched.Contains(m.Pid)),
             SettleTimeout, $"{nodes} nodes to join", () => Exited(file.Nodes)).ConfigureAwait(false);
+        await WaitForRespAsync(status.Members).ConfigureAwait(false);
         return file;
+    }
+
+    /// <summary>
+    /// Waits until each member listens for Redis clients: a node opens its RESP port only once it
+    /// has joined, so "up" at the manager comes a moment before a client could connect.
+    /// </summary>
+    private async Task WaitForRespAsync(IEnumerable<MemberStatus> members)
+    {
+        var deadline = DateTime.UtcNow + SettleTimeout;
+        foreach (var member in members)
+        {
+            while ((await Admin.NodeStatsAsync(member.Address).ConfigureAwait(false))?.Resp is not { Length: > 0 })
+            {
+                if (DateTime.UtcNow > deadline)
+                    throw new CliException($"timed out after {SettleTimeout.TotalSeconds:0} s waiting for {member.Node} to open its Redis port; see its log", 1);
+                await Task.Delay(20).ConfigureAwait(false); // Polling: the node has no push channel to the CLI.
+            }
+        }
     }
 
     /// <summary>The first of <paramref name="nodes"/> whose process has exited, with the last line of its log (its error).</summary>
@@ -106,7 +125,9 @@ public sealed class Cluster(ClusterDirectory directory)
         Directory.Write(file);
         var after = await Admin.WaitForAsync(file.ManagerAddress, s => s.Members.Any(m => m.Pid == pid && !m.Down),
             SettleTimeout, $"{node} to rejoin", () => Exited([launched with { Pid = pid }])).ConfigureAwait(false);
-        return after.Members.First(m => m.Pid == pid);
+        var rejoined = after.Members.First(m => m.Pid == pid);
+        await WaitForRespAsync([rejoined]).ConfigureAwait(false);
+        return rejoined;
     }
 
     private async Task<string> WaitForManagerAddressAsync(System.Diagnostics.Process manager)
@@ -157,7 +178,9 @@ public sealed class Cluster(ClusterDirectory directory)
         var status = await Admin.WaitForAsync(file.ManagerAddress,
             s => !s.InTransition && s.Members.Any(m => m.Pid == launched.Pid && m.State == MemberState.Up),
             SettleTimeout, $"the new node (pid {launched.Pid}) to join", () => Exited([launched])).ConfigureAwait(false);
-        return status.Members.First(m => m.Pid == launched.Pid);
+        var member = status.Members.First(m => m.Pid == launched.Pid);
+        await WaitForRespAsync([member]).ConfigureAwait(false);
+        return member;
     }
 
     /// <summary>Asks the manager to hand off <paramref name="id"/>'s data; waits until it has left and exited.</summary>

@@ -47,6 +47,64 @@ public sealed class RespClusterTests(ITestOutputHelper output)
         cluster.Passed();
     }
 
+    // 'start' returns once every node serves Redis clients too: a node opens its RESP port just
+    // after it joins, and a script that starts a cluster and connects at once must not race it.
+    // One node (with several, the ring's settling after the joins hides the race), a few times
+    // over, and a connection made at once, with no status call or process start in between.
+    [Fact(Timeout = 120_000)]
+    public async Task Start_returns_once_every_node_accepts_redis_clients()
+    {
+        for (var round = 0; round < 3; round++)
+        {
+            var port = FreePorts(1);
+            await using var cluster = await TestCluster.StartAsync(output,
+                "--nodes", "1", "--rep", "1", "--fsync", "none", "--resp-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var client = new System.Net.Sockets.TcpClient();
+            await client.ConnectAsync(System.Net.IPAddress.Loopback, port);
+            var stream = client.GetStream();
+            await stream.WriteAsync("PING\r\n"u8.ToArray());
+            var reply = new byte[7];
+            await stream.ReadExactlyAsync(reply);
+            Assert.Equal("+PONG\r\n", System.Text.Encoding.ASCII.GetString(reply));
+            cluster.Passed();
+        }
+    }
+
+    /// <summary>The first of <paramref name="count"/> consecutive loopback ports free right now.</summary>
+    private static int FreePorts(int count)
+    {
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var listeners = new List<System.Net.Sockets.TcpListener>();
+            try
+            {
+                var first = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+                first.Start();
+                listeners.Add(first);
+                var basePort = ((System.Net.IPEndPoint)first.LocalEndpoint).Port;
+                if (basePort + count > 65_535)
+                    continue;
+                for (var i = 1; i < count; i++)
+                {
+                    var next = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, basePort + i);
+                    next.Start();
+                    listeners.Add(next);
+                }
+                return basePort;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // A neighbour is taken: try another base.
+            }
+            finally
+            {
+                foreach (var l in listeners)
+                    l.Stop();
+            }
+        }
+        throw new InvalidOperationException($"no {count} consecutive free loopback ports found");
+    }
+
     // A deleted key stays on its replicas as a tombstone until it is purged; DBSIZE and INFO
     // keyspace count the keys a user can read, status and INFO gtstore the entries and tombstones.
     [RedisToolFact("redis-cli", Timeout = 120_000)]
