@@ -1,9 +1,10 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace GTStore.Storage;
 
 /// <summary>
-/// A map from ring hashes to small values, kept in one array of (key, value) slots with linear
+/// A map from ring hashes to small values, kept in one table of (key, value) slots with linear
 /// probing: a lookup reads one slot, usually one cache line, where
 /// <see cref="Dictionary{TKey,TValue}"/> reads its bucket array and then its entry array, two
 /// memory misses when the map is larger than the caches. The engine's indices (the version
@@ -12,18 +13,30 @@ namespace GTStore.Storage;
 /// (docs/ARCHITECTURE.md, "Performance"). Not thread-safe; enumeration is not ordered.
 /// </summary>
 /// <remarks>
-/// Slot 0 of a key marks an empty slot, so the key 0 (a possible ring hash) is kept aside.
-/// Slots are chosen by Fibonacci hashing of the whole key, since ring hashes of one Redis Cluster
-/// slot share their top 14 bits. The table doubles past three quarters full and never shrinks
-/// (<see cref="Clear"/> keeps its size, as Dictionary's does); removal shifts the following slots
+/// <para>
+/// The table is native memory, freed the moment it is replaced: tables of a million keys are
+/// tens of megabytes, and as managed arrays each one outgrown stayed in the large object heap
+/// (which the collector does not compact) and in the process's resident memory, 100 bytes per
+/// key at a million keys (bench/results/memory-per-key.md). A map's finalizer frees its table.
+/// The collector is not told of the native bytes (GC.AddMemoryPressure): that made it collect
+/// the older generations two to three times as often under writes, as the write log's tables
+/// come and go, for memory that the growth already frees at once.
+/// </para>
+/// <para>
+/// The key 0 marks an empty slot, so the key 0 (a possible ring hash) is kept aside. A key's
+/// home slot is its Fibonacci hash (ring hashes of one Redis Cluster slot share their top 14
+/// bits) scaled to the table's size, so that size need not be a power of two: the table grows
+/// by half past three quarters full, so it is half to three quarters full, and never shrinks
+/// (<see cref="Clear"/> keeps its size, as Dictionary's does). Removal shifts the following slots
 /// back instead of leaving tombstones, so lookups never slow down with churn.
+/// </para>
 /// </remarks>
-internal sealed class RingHashMap<TValue> where TValue : struct
+internal sealed unsafe class RingHashMap<TValue> where TValue : unmanaged
 {
     private const int InitialCapacity = 16;
 
-    /// <summary>Most slots: the capacity is a power of two and indexed by int.</summary>
-    private const int CapacityMax = 1 << 30;
+    /// <summary>Most slots: indices are ints.</summary>
+    private const int CapacityMax = int.MaxValue / 2;
 
     private struct Slot
     {
@@ -31,27 +44,33 @@ internal sealed class RingHashMap<TValue> where TValue : struct
         public TValue Value;
     }
 
-    private Slot[] _slots = new Slot[InitialCapacity];
-    private int _shift = 64 - 4; // log2(InitialCapacity)
+    private Slot* _slots;
+    private int _capacity;
     private int _used; // Slots holding a key other than 0.
+    private int _changes; // Counts adds, removals and clears, so that enumeration detects them.
     private bool _hasZero;
     private TValue _zeroValue;
 
+    public RingHashMap() => Allocate(InitialCapacity);
+
+    ~RingHashMap() => Free();
+
     public int Count => _used + (_hasZero ? 1 : 0);
+
+    /// <summary>Bytes of the table (native memory).</summary>
+    public long TableBytes => (long)_capacity * sizeof(Slot);
 
     public bool TryGetValue(ulong key, out TValue value)
     {
-        ref var found = ref Find(key);
-        if (Unsafe.IsNullRef(ref found))
+        if (key == 0)
         {
-            value = default;
-            return false;
+            value = _zeroValue;
+            return _hasZero;
         }
-        value = found;
-        return true;
+        var slot = _slots + Probe(key);
+        value = slot->Value;
+        return slot->Key != 0;
     }
-
-    public bool ContainsKey(ulong key) => !Unsafe.IsNullRef(ref Find(key));
 
     /// <summary>Adds the key or replaces its value.</summary>
     public TValue this[ulong key]
@@ -72,31 +91,22 @@ internal sealed class RingHashMap<TValue> where TValue : struct
             {
                 _hasZero = true;
                 _zeroValue = default;
+                _changes++;
             }
             return ref _zeroValue;
         }
-        var mask = _slots.Length - 1;
-        var i = Home(key);
-        while (true)
-        {
-            ref var slot = ref _slots[i];
-            if (slot.Key == key)
-            {
-                exists = true;
-                return ref slot.Value;
-            }
-            if (slot.Key == 0)
-                break;
-            i = (i + 1) & mask;
-        }
-        exists = false;
-        if ((_used + 1) * 4L > _slots.Length * 3L)
+        var i = Probe(key);
+        exists = _slots[i].Key != 0;
+        if (exists)
+            return ref _slots[i].Value;
+        if ((_used + 1) * 4L > _capacity * 3L)
         {
             Grow();
-            return ref GetValueRefOrAddDefault(key, out exists);
+            i = Probe(key);
         }
         _slots[i] = new Slot { Key = key };
         _used++;
+        _changes++;
         return ref _slots[i].Value;
     }
 
@@ -107,23 +117,19 @@ internal sealed class RingHashMap<TValue> where TValue : struct
             var had = _hasZero;
             _hasZero = false;
             _zeroValue = default;
+            _changes++;
             return had;
         }
-        var mask = _slots.Length - 1;
-        var i = Home(key);
-        while (_slots[i].Key != key)
-        {
-            if (_slots[i].Key == 0)
-                return false;
-            i = (i + 1) & mask;
-        }
+        var i = Probe(key);
+        if (_slots[i].Key == 0)
+            return false;
         // Backward shift: move each following key of the run whose home is not between the hole
         // and it into the hole, so that no lookup meets an empty slot before its key.
         var hole = i;
         var j = i;
         while (true)
         {
-            j = (j + 1) & mask;
+            j = Next(j);
             var k = _slots[j].Key;
             if (k == 0)
                 break;
@@ -136,71 +142,93 @@ internal sealed class RingHashMap<TValue> where TValue : struct
         }
         _slots[hole] = default;
         _used--;
+        _changes++;
         return true;
     }
 
     public void Clear()
     {
         if (_used > 0)
-            Array.Clear(_slots);
+            NativeMemory.Clear(_slots, (nuint)TableBytes);
         _used = 0;
         _hasZero = false;
         _zeroValue = default;
+        _changes++;
     }
 
-    /// <summary>Every value, in no particular order; the map must not change meanwhile.</summary>
+    /// <summary>Every value, in no particular order; the map must not change meanwhile (that throws).</summary>
     public IEnumerable<TValue> Values
     {
         get
         {
+            var changes = _changes;
             if (_hasZero)
                 yield return _zeroValue;
-            var slots = _slots;
-            for (var i = 0; i < slots.Length; i++)
+            for (var i = 0; i < _capacity; i++)
             {
-                if (slots[i].Key != 0)
-                    yield return slots[i].Value;
+                if (changes != _changes)
+                    throw new InvalidOperationException("the map changed while its values were enumerated");
+                if (KeyAt(i) != 0)
+                    yield return ValueAt(i);
             }
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int Home(ulong key) => (int)((key * 0x9E37_79B9_7F4A_7C15UL) >> _shift);
+    // Pointer reads outside the iterator, which may not hold pointers across its yields.
+    private ulong KeyAt(int i) => _slots[i].Key;
 
-    private ref TValue Find(ulong key)
+    private TValue ValueAt(int i) => _slots[i].Value;
+
+    /// <summary>The key's home slot: its Fibonacci hash scaled to the table's size (a multiply, no division).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Home(ulong key) => (int)Math.BigMul(key * 0x9E37_79B9_7F4A_7C15UL, (ulong)_capacity, out _);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Next(int i) => i + 1 == _capacity ? 0 : i + 1;
+
+    /// <summary>The slot holding <paramref name="key"/> (not 0), or the empty slot where it would go.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int Probe(ulong key)
     {
-        if (key == 0)
-            return ref (_hasZero ? ref _zeroValue : ref Unsafe.NullRef<TValue>());
         var slots = _slots;
-        var mask = slots.Length - 1;
         var i = Home(key);
         while (true)
         {
-            ref var slot = ref slots[i];
-            if (slot.Key == key)
-                return ref slot.Value;
-            if (slot.Key == 0)
-                return ref Unsafe.NullRef<TValue>();
-            i = (i + 1) & mask;
+            var k = slots[i].Key;
+            if (k == key || k == 0)
+                return i;
+            i = Next(i);
         }
     }
 
     private void Grow()
     {
-        if (_slots.Length >= CapacityMax)
+        if (_capacity >= CapacityMax)
             throw new InvalidOperationException($"a ring hash map holds at most {CapacityMax * 3L / 4:N0} keys");
         var old = _slots;
-        _slots = new Slot[old.Length * 2];
-        _shift--;
-        var mask = _slots.Length - 1;
-        foreach (var slot in old)
+        var oldCapacity = _capacity;
+        Allocate((int)Math.Min(CapacityMax, oldCapacity + oldCapacity / 2L));
+        for (var s = 0; s < oldCapacity; s++)
         {
-            if (slot.Key == 0)
-                continue;
-            var i = Home(slot.Key);
-            while (_slots[i].Key != 0)
-                i = (i + 1) & mask;
-            _slots[i] = slot;
+            if (old[s].Key != 0)
+                _slots[Probe(old[s].Key)] = old[s];
         }
+        NativeMemory.Free(old);
+    }
+
+    /// <summary>A zeroed table of <paramref name="capacity"/> slots (large ones come straight from the OS, already zero).</summary>
+    private void Allocate(int capacity)
+    {
+        _slots = (Slot*)NativeMemory.AllocZeroed((nuint)capacity, (nuint)sizeof(Slot));
+        _capacity = capacity;
+    }
+
+    private void Free()
+    {
+        if (_slots is null)
+            return;
+        NativeMemory.Free(_slots);
+        _slots = null;
+        _capacity = 0;
     }
 }

@@ -31,7 +31,8 @@ internal sealed class ValueCache
 
     /// <summary>
     /// What the map takes per entry, counted against the budget with the ring: a 16-byte slot
-    /// (ring hash, position) in a table 3/8 to 3/4 full, about 28 bytes on average.
+    /// (ring hash, position) in a table half to three quarters full, 21 to 32 bytes: 28 is near the top,
+    /// so the budget is rarely overrun.
     /// </summary>
     public const int EntryOverheadBytes = 28;
 

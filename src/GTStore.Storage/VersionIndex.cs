@@ -8,7 +8,7 @@ namespace GTStore.Storage;
 /// that version is a tombstone, so the engine counts tombstones without reading. The key itself is
 /// not kept, only its ring hash and a 64-bit fingerprint from an independent hash of the key: a
 /// 32-byte slot per key (the 8-byte hash and the 24-byte entry) in a <see cref="RingHashMap{TValue}"/>
-/// 3/8 to 3/4 full, so 43 to 85 bytes per key, one memory read per lookup.
+/// half to three quarters full, so 43 to 64 bytes per key, one memory read per lookup.
 /// </summary>
 /// <remarks>
 /// Exactness. A ring hash with no entry means no stored key has it; a ring hash whose entry has
