@@ -20,8 +20,8 @@ public sealed partial class RocksDbEngine
     private WriteLog? _log;
     private WriteLog? _sealed;
     private Task? _tabling;
-    // The records array of the last sealed log once its table is in, for the next log to reuse.
-    private byte[]? _spareRecords;
+    // The records array and table of the last sealed log once its table is in, for the next log to reuse.
+    private WriteLog.Spare? _spare;
 
     private readonly int _logBytesPerTable;
     /// <summary>Log length at which the next table is started (past <see cref="_logBytesPerTable"/> while a failed table waits to be retried).</summary>
@@ -139,8 +139,8 @@ public sealed partial class RocksDbEngine
         full.MoveTo(Path.Combine(_directory, SealedLogFileName));
         try
         {
-            _log = new WriteLog(path, _spareRecords);
-            _spareRecords = null;
+            _log = new WriteLog(path, _spare);
+            _spare = null;
         }
         catch (IOException)
         {
@@ -167,7 +167,7 @@ public sealed partial class RocksDbEngine
         {
             return;
         }
-        _spareRecords = _sealed!.DetachRecords();
+        _spare = _sealed!.Detach();
         _sealed.Dispose();
         _sealed = null;
     }

@@ -32,6 +32,8 @@ internal sealed class WriteLog : IDisposable
     private const int InitialBytes = 64 * 1024;
     /// <summary>A records array bigger than this (grown by a huge value) is not kept for the next table's records.</summary>
     private const int MaxRecordsKept = 4 * InitialBytes * 256;
+    /// <summary>Largest table handed to the next log: a million slots, a log of very small records.</summary>
+    private const long MaxTableBytesKept = 16L << 20;
 
     private string _path;
     private readonly SafeFileHandle _file;
@@ -39,17 +41,19 @@ internal sealed class WriteLog : IDisposable
     private int _length;
     private int _written;
     private bool _unsynced;
-    private readonly RingHashMap<int> _byHash = new();
+    private RingHashMap<int> _byHash;
     /// <summary>Keys whose ring hash another key in <see cref="_byHash"/> holds (rare: 64-bit hashes).</summary>
     private Dictionary<byte[], int>? _sharedHash;
 
     /// <summary>
     /// Opens the log at <paramref name="path"/> (created if missing) and reads back what it holds,
-    /// into <paramref name="records"/> when given and big enough (an earlier log's, <see cref="DetachRecords"/>).
+    /// into the spare parts of an earlier log when given (<see cref="Detach"/>) and big enough.
     /// </summary>
-    public WriteLog(string path, byte[]? records = null)
+    public WriteLog(string path, Spare? spare = null)
     {
         _path = path;
+        _byHash = spare?.Table ?? new RingHashMap<int>();
+        var records = spare?.Records;
         _file = File.OpenHandle(path, FileMode.OpenOrCreate, FileAccess.ReadWrite);
         var length = RandomAccess.GetLength(_file);
         if (length > Array.MaxLength / 2)
@@ -295,17 +299,24 @@ internal sealed class WriteLog : IDisposable
         Fsync.Directory(Path.GetDirectoryName(Path.GetFullPath(_path))!);
     }
 
+    /// <summary>What a log hands to the next one: its records array and its table, emptied (either null when it grew huge).</summary>
+    public sealed record Spare(byte[]? Records, RingHashMap<int>? Table);
+
     /// <summary>
-    /// Hands over the records array for another log to reuse (unless it grew huge), leaving this
-    /// log empty: call it only once nothing reads this log any more.
+    /// Hands over the records array and the table for another log to reuse, leaving this log
+    /// empty: call it only once nothing reads this log any more. Reusing the table spares the
+    /// next log growing one from 16 slots, and the native memory of a table left to the
+    /// finalizer of a log that the collector may not reach for minutes.
     /// </summary>
-    public byte[]? DetachRecords()
+    public Spare Detach()
     {
         var records = _records;
         _records = [];
         _length = _written = 0;
         ClearTable();
-        return records.Length > MaxRecordsKept ? null : records;
+        var table = _byHash;
+        _byHash = new RingHashMap<int>();
+        return new Spare(records.Length > MaxRecordsKept ? null : records, table.TableBytes > MaxTableBytesKept ? null : table);
     }
 
     public void Dispose() => _file.Dispose();
