@@ -31,7 +31,7 @@ namespace GTStore.Storage;
 /// back instead of leaving tombstones, so lookups never slow down with churn.
 /// </para>
 /// </remarks>
-internal sealed unsafe class RingHashMap<TValue> where TValue : unmanaged
+internal sealed unsafe class RingHashMap<TValue> : IDisposable where TValue : unmanaged
 {
     private const int InitialCapacity = 16;
 
@@ -54,6 +54,13 @@ internal sealed unsafe class RingHashMap<TValue> where TValue : unmanaged
     public RingHashMap() => Allocate(InitialCapacity);
 
     ~RingHashMap() => Free();
+
+    /// <summary>Frees the table now rather than at finalization; the map must not be used after.</summary>
+    public void Dispose()
+    {
+        Free();
+        GC.SuppressFinalize(this);
+    }
 
     public int Count => _used + (_hasZero ? 1 : 0);
 

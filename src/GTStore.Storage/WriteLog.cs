@@ -316,7 +316,12 @@ internal sealed class WriteLog : IDisposable
         ClearTable();
         var table = _byHash;
         _byHash = new RingHashMap<int>();
-        return new Spare(records.Length > MaxRecordsKept ? null : records, table.TableBytes > MaxTableBytesKept ? null : table);
+        if (table.TableBytes > MaxTableBytesKept)
+        {
+            table.Dispose();
+            table = null;
+        }
+        return new Spare(records.Length > MaxRecordsKept ? null : records, table);
     }
 
     public void Dispose() => _file.Dispose();

@@ -43,6 +43,18 @@ public sealed class WriteLogTests : IDisposable
         Assert.False(second.TryFind(8, Key(8), out _, out _));
     }
 
+    // A log of very small records grows a large table; the next log does not keep it.
+    [Fact]
+    public void A_table_grown_past_sixteen_megabytes_is_not_handed_on()
+    {
+        using var log = new WriteLog(Path.Combine(_root, "small-records.log"));
+        for (ulong h = 1; h <= 700_000; h++)
+            log.Append(h, Key(h), null);
+        var spare = log.Detach();
+        Assert.Null(spare.Table);
+        Assert.NotNull(spare.Records);
+    }
+
     public void Dispose() => Directory.Delete(_root, recursive: true);
 
     private static byte[] Key(ulong h) => System.Text.Encoding.ASCII.GetBytes($"key-{h}");
