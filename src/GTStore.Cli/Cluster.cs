@@ -47,7 +47,7 @@ public sealed class Cluster(ClusterDirectory directory)
         var launched = file.Nodes.Select(n => n.Pid).ToHashSet();
         var status = await Admin.WaitForAsync(address, s => Admin.Settled(s, nodes) && s.Members.All(m => launched.Contains(m.Pid)),
             SettleTimeout, $"{nodes} nodes to join", () => Exited(file.Nodes)).ConfigureAwait(false);
-        await WaitForRespAsync(status.Members).ConfigureAwait(false);
+        await WaitForRespAsync(status.Members, () => Exited(file.Nodes)).ConfigureAwait(false);
         return file;
     }
 
@@ -55,13 +55,15 @@ public sealed class Cluster(ClusterDirectory directory)
     /// Waits until each member listens for Redis clients: a node opens its RESP port only once it
     /// has joined, so "up" at the manager comes a moment before a client could connect.
     /// </summary>
-    private async Task WaitForRespAsync(IEnumerable<MemberStatus> members)
+    private async Task WaitForRespAsync(IEnumerable<MemberStatus> members, Func<string?> failed)
     {
         var deadline = DateTime.UtcNow + SettleTimeout;
         foreach (var member in members)
         {
             while ((await Admin.NodeStatsAsync(member.Address).ConfigureAwait(false))?.Resp is not { Length: > 0 })
             {
+                if (failed() is { } failure)
+                    throw new CliException($"{failure} (while waiting for {member.Node} to open its Redis port)", 1);
                 if (DateTime.UtcNow > deadline)
                     throw new CliException($"timed out after {SettleTimeout.TotalSeconds:0} s waiting for {member.Node} to open its Redis port; see its log", 1);
                 await Task.Delay(20).ConfigureAwait(false); // Polling: the node has no push channel to the CLI.
@@ -126,7 +128,7 @@ public sealed class Cluster(ClusterDirectory directory)
         var after = await Admin.WaitForAsync(file.ManagerAddress, s => s.Members.Any(m => m.Pid == pid && !m.Down),
             SettleTimeout, $"{node} to rejoin", () => Exited([launched with { Pid = pid }])).ConfigureAwait(false);
         var rejoined = after.Members.First(m => m.Pid == pid);
-        await WaitForRespAsync([rejoined]).ConfigureAwait(false);
+        await WaitForRespAsync([rejoined], () => Exited([launched with { Pid = pid }])).ConfigureAwait(false);
         return rejoined;
     }
 
@@ -179,7 +181,7 @@ public sealed class Cluster(ClusterDirectory directory)
             s => !s.InTransition && s.Members.Any(m => m.Pid == launched.Pid && m.State == MemberState.Up),
             SettleTimeout, $"the new node (pid {launched.Pid}) to join", () => Exited([launched])).ConfigureAwait(false);
         var member = status.Members.First(m => m.Pid == launched.Pid);
-        await WaitForRespAsync([member]).ConfigureAwait(false);
+        await WaitForRespAsync([member], () => Exited([launched])).ConfigureAwait(false);
         return member;
     }
 

@@ -56,7 +56,7 @@ public sealed class RespClusterTests(ITestOutputHelper output)
     {
         for (var round = 0; round < 3; round++)
         {
-            var port = FreePorts(1);
+            var port = FreePort();
             await using var cluster = await TestCluster.StartAsync(output,
                 "--nodes", "1", "--rep", "1", "--fsync", "none", "--resp-port", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
             using var client = new System.Net.Sockets.TcpClient();
@@ -70,39 +70,14 @@ public sealed class RespClusterTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>The first of <paramref name="count"/> consecutive loopback ports free right now.</summary>
-    private static int FreePorts(int count)
+    /// <summary>A loopback port free right now (the OS's choice for a listener on port 0).</summary>
+    private static int FreePort()
     {
-        for (var attempt = 0; attempt < 100; attempt++)
-        {
-            var listeners = new List<System.Net.Sockets.TcpListener>();
-            try
-            {
-                var first = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-                first.Start();
-                listeners.Add(first);
-                var basePort = ((System.Net.IPEndPoint)first.LocalEndpoint).Port;
-                if (basePort + count > 65_535)
-                    continue;
-                for (var i = 1; i < count; i++)
-                {
-                    var next = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, basePort + i);
-                    next.Start();
-                    listeners.Add(next);
-                }
-                return basePort;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                // A neighbour is taken: try another base.
-            }
-            finally
-            {
-                foreach (var l in listeners)
-                    l.Stop();
-            }
-        }
-        throw new InvalidOperationException($"no {count} consecutive free loopback ports found");
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
     }
 
     // A deleted key stays on its replicas as a tombstone until it is purged; DBSIZE and INFO
