@@ -29,15 +29,21 @@ public sealed class MachineLoop : IAsyncDisposable
     private readonly Channel<Input> _inputs = Channel.CreateBounded<Input>(
         new BoundedChannelOptions(InputQueueMax) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait, AllowSynchronousContinuations = true });
     private readonly Action _afterStep;
+    private readonly Action<object?>? _prefetch;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _run;
     private readonly Task _ticker;
 
     /// <param name="tick">Called every <paramref name="tickIntervalMs"/> on the loop.</param>
     /// <param name="afterStep">Carries out the effects of the batch just applied.</param>
-    public MachineLoop(Action<long> tick, Action afterStep, int tickIntervalMs = 20)
+    /// <param name="prefetch">
+    /// Called with the state of each input of a burst before any of them is applied: a hint that
+    /// lets the machine start loading what the inputs will touch.
+    /// </param>
+    public MachineLoop(Action<long> tick, Action afterStep, int tickIntervalMs = 20, Action<object?>? prefetch = null)
     {
         _afterStep = afterStep;
+        _prefetch = prefetch;
         _postStaged = PostStaged;
         _applyAll = ApplyAll;
         _run = Task.Run(RunAsync);
@@ -122,6 +128,11 @@ public sealed class MachineLoop : IAsyncDisposable
     private void ApplyAll(long now, object? state, long arg)
     {
         var inputs = (List<Input>)state!;
+        if (_prefetch is { } prefetch)
+        {
+            foreach (var input in inputs)
+                prefetch(input.State);
+        }
         foreach (var input in inputs)
             input.Apply(now, input.State, input.Arg);
         Recycle(inputs);

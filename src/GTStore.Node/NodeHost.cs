@@ -138,7 +138,7 @@ public sealed partial class NodeHost : IAsyncDisposable
                     HostLog.SyncFailed(_logger, e.Message); // Retried on the next tick.
                 }
             }
-        }, AfterStep);
+        }, AfterStep, prefetch: _machine.Prefetch);
         _listener = FrameListener.Start(_options.ListenAddress, OnFrameAsync, logger: _logger);
         HostLog.Listening(_logger, "node", _listener.Address);
         var previous = ReadIdentity(_options.DataDirectory);

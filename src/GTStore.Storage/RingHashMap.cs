@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace GTStore.Storage;
 
@@ -77,6 +78,18 @@ internal sealed unsafe class RingHashMap<TValue> : IDisposable where TValue : un
         var slot = _slots + Probe(key);
         value = slot->Value;
         return slot->Key != 0;
+    }
+
+    /// <summary>
+    /// Starts loading the key's home slot into the cache, so that a lookup soon after does not
+    /// wait for memory (a miss when the table is larger than the caches). Only a hint: it changes
+    /// nothing, and a prefetch cannot fault, so a stale table address is harmless.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Prefetch(ulong key)
+    {
+        if (Sse.IsSupported)
+            Sse.Prefetch0(_slots + Home(key));
     }
 
     /// <summary>Adds the key or replaces its value.</summary>
@@ -179,6 +192,33 @@ internal sealed unsafe class RingHashMap<TValue> : IDisposable where TValue : un
                     yield return ValueAt(i);
             }
         }
+    }
+
+    /// <summary>
+    /// Copies every key and its value into <paramref name="keys"/> and <paramref name="values"/>
+    /// (each at least <see cref="Count"/> long), in no particular order, by one pass over the
+    /// table; returns how many were copied.
+    /// </summary>
+    public int CopyTo(Span<ulong> keys, Span<TValue> values)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(keys.Length, Count, nameof(keys));
+        ArgumentOutOfRangeException.ThrowIfLessThan(values.Length, Count, nameof(values));
+        var n = 0;
+        if (_hasZero)
+        {
+            keys[0] = 0;
+            values[0] = _zeroValue;
+            n = 1;
+        }
+        for (var i = 0; i < _capacity; i++)
+        {
+            if (_slots[i].Key == 0)
+                continue;
+            keys[n] = _slots[i].Key;
+            values[n] = _slots[i].Value;
+            n++;
+        }
+        return n;
     }
 
     // Pointer reads outside the iterator, which may not hold pointers across its yields.

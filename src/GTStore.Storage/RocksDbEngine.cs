@@ -288,6 +288,21 @@ public sealed partial class RocksDbEngine : IStorageEngine
             return Held(hash, key, fingerprint)?.Version;
     }
 
+    /// <summary>
+    /// Starts loading the slots a read or write of the key will look up (the version index's, the
+    /// value cache's, the logs'), all at once: each is a memory miss on a node with more keys than
+    /// the caches hold, and a put otherwise waits for them one after another. Called on the
+    /// writer's thread, without the lock: it only reads table addresses, and a prefetch of a stale
+    /// one cannot fault.
+    /// </summary>
+    public void Prefetch(ulong hash)
+    {
+        _index.Prefetch(hash);
+        _cache.Prefetch(hash);
+        _log?.Prefetch(hash);
+        _sealed?.Prefetch(hash);
+    }
+
     public bool Put(ulong hash, ReadOnlySpan<byte> key, VersionedValue value)
     {
         var fingerprint = VersionIndex.Fingerprint(key);

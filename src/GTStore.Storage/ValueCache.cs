@@ -67,6 +67,9 @@ internal sealed class ValueCache
     /// <summary>Largest record cached: a bigger value is not, so that one value cannot empty the cache.</summary>
     private int RecordBytesMax => _capacity / 4;
 
+    /// <summary>Starts loading the ring hash's map slot (<see cref="RingHashMap{TValue}.Prefetch"/>).</summary>
+    public void Prefetch(ulong hash) => _positions.Prefetch(hash);
+
     public bool TryGet(ulong hash, ReadOnlySpan<byte> key, out VersionedValue value)
     {
         if (_positions.TryGetValue(hash, out var position))

@@ -55,6 +55,9 @@ internal sealed class VersionIndex
         return Found.Held;
     }
 
+    /// <summary>Starts loading the ring hash's entry (<see cref="RingHashMap{TValue}.Prefetch"/>).</summary>
+    public void Prefetch(ulong hash) => _entries.Prefetch(hash);
+
     /// <summary>Records that the key is now held with <paramref name="version"/> (a tombstone or not).</summary>
     public void Set(ulong hash, ulong fingerprint, Core.Version version, bool tombstone)
     {

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using GTStore.Core;
 using Microsoft.Win32.SafeHandles;
 using RocksDbSharp;
@@ -120,6 +121,9 @@ internal sealed class WriteLog : IDisposable
 
     /// <summary>Makes the record at <paramref name="at"/> (from <see cref="AppendUnindexed"/>) its key's latest.</summary>
     public void IndexLast(int at) => Index(at);
+
+    /// <summary>Starts loading the ring hash's table slot (<see cref="RingHashMap{TValue}.Prefetch"/>).</summary>
+    public void Prefetch(ulong hash) => _byHash.Prefetch(hash);
 
     /// <summary>
     /// The latest record of the key: false when it has none here; else <paramref name="removed"/>
@@ -246,8 +250,17 @@ internal sealed class WriteLog : IDisposable
             native.rocksdb_sstfilewriter_open(writer, tablePath, out var error);
             Check(error, "creating table file " + tablePath);
             var records = pinned.AddrOfPinnedObject();
-            foreach (var at in latest)
+            for (var i = 0; i < latest.Length; i++)
             {
+                // Records are read in key order, at random in the array: each is loaded a few
+                // records ahead, so that the misses overlap.
+                if (i + RecordsPrefetchedAhead < latest.Length)
+                {
+                    var ahead = records + latest[i + RecordsPrefetchedAhead];
+                    Prefetch(ahead);
+                    Prefetch(ahead + 64); // A 100-byte value's record spans two or three lines.
+                }
+                var at = latest[i];
                 var keyLength = KeyLengthAt(at);
                 var key = records + at + RecordHeaderBytes;
                 var valueLength = ValueLengthAt(at);
@@ -332,10 +345,17 @@ internal sealed class WriteLog : IDisposable
     /// </summary>
     private int[] SortedLatest()
     {
-        var latest = Latest().ToArray();
-        var hashes = new ulong[latest.Length];
-        for (var i = 0; i < latest.Length; i++)
-            hashes[i] = HashAt(latest[i]);
+        // The hashes come from the table's keys, in one pass over it: read from each record,
+        // every one of them was a memory miss into the records array.
+        var count = Count;
+        var hashes = new ulong[count];
+        var latest = new int[count];
+        var n = _byHash.CopyTo(hashes, latest);
+        foreach (var at in _sharedHash?.Values ?? Enumerable.Empty<int>())
+        {
+            hashes[n] = HashAt(at);
+            latest[n++] = at;
+        }
         Array.Sort(hashes, latest);
         for (var i = 1; i < latest.Length; i++)
         {
@@ -405,6 +425,15 @@ internal sealed class WriteLog : IDisposable
 
     private ReadOnlySpan<byte> StoredValueAt(int at) =>
         ValueLengthAt(at) is var n and >= 0 ? _records.AsSpan(at + RecordHeaderBytes + KeyLengthAt(at), n) : default;
+
+    /// <summary>How far ahead of the table writer records are loaded.</summary>
+    private const int RecordsPrefetchedAhead = 8;
+
+    private static unsafe void Prefetch(IntPtr address)
+    {
+        if (Sse.IsSupported)
+            Sse.Prefetch0((void*)address);
+    }
 
     private void Sync() => Fsync.File(_file, "the write log " + _path);
 

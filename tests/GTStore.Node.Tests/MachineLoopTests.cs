@@ -95,4 +95,32 @@ public sealed class MachineLoopTests
 
         Assert.Equal(["a:1", "b", "c:3", "d", $":{long.MaxValue}"], applied);
     }
+
+    [Fact]
+    public async Task A_bursts_inputs_are_all_prefetched_before_the_first_is_applied()
+    {
+        var events = new List<string>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var loop = new MachineLoop(_ => { }, () => { }, tickIntervalMs: 3_600_000,
+            prefetch: state => events.Add($"prefetch {state}"));
+        Action<long, object?, long> apply = (_, state, _) => events.Add($"apply {state}");
+
+        await Task.Run(async () =>
+        {
+            GTStore.Transport.DispatchBurst.Enter();
+            try
+            {
+                await loop.PostAsync(apply, "x");
+                await loop.PostAsync(apply, "y");
+            }
+            finally
+            {
+                GTStore.Transport.DispatchBurst.Exit();
+            }
+        });
+        await loop.PostAsync(_ => done.TrySetResult());
+        await done.Task.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(["prefetch x", "prefetch y", "apply x", "apply y"], events);
+    }
 }

@@ -73,6 +73,13 @@ public sealed class RingHashMapTests
                 Assert.Equal(expected, actual);
             }
             Assert.Equal(model.Values.Order(), map.Values.Order());
+            var keys = new ulong[map.Count];
+            var values = new int[map.Count];
+            Assert.Equal(model.Count, map.CopyTo(keys, values));
+            Assert.Equal(model.OrderBy(e => e.Key), keys.Zip(values, KeyValuePair.Create).OrderBy(e => e.Key));
+            foreach (var key in ProbeKeys)
+                map.Prefetch(key); // A hint: it changes nothing.
+            Assert.Equal(model.Count, map.Count);
         });
     }
 

@@ -76,6 +76,25 @@ public sealed partial class NodeMachine
     /// <summary>Whether this node currently avoids <paramref name="node"/> because it did not answer.</summary>
     public bool IsSuspected(NodeId node, long nowMs) => IsSuspect(node, nowMs);
 
+    /// <summary>
+    /// A hint that <paramref name="input"/> (a message or a client request) is about to be
+    /// applied: the store starts loading what a read or write of its key will touch, so that a
+    /// host applying a batch of inputs overlaps their memory misses instead of taking them one by
+    /// one. Changes nothing.
+    /// </summary>
+    public void Prefetch(object? input)
+    {
+        var key = input switch
+        {
+            ReplicaWrite m => m.Key,
+            ReplicaRead m => m.Key,
+            ClientRequest m => m.Key,
+            _ => null,
+        };
+        if (key is not null)
+            _store.Prefetch(KeyHash.Of(key));
+    }
+
     /// <summary>A message from another node or the manager.</summary>
     public void OnMessage(long nowMs, Message message)
     {

@@ -35,6 +35,14 @@ public interface IStorageEngine : IDisposable
 
     VersionedValue? Get(ulong hash, ReadOnlySpan<byte> key);
 
+    /// <summary>
+    /// A hint that the key with ring hash <paramref name="hash"/> is about to be read or written:
+    /// the engine may start loading what that will touch. Changes nothing.
+    /// </summary>
+    void Prefetch(ulong hash)
+    {
+    }
+
     /// <summary>The version held for the key (null: not held); an engine may answer it without reading the value.</summary>
     Version? VersionOf(ulong hash, ReadOnlySpan<byte> key) => Get(hash, key)?.Version;
 
