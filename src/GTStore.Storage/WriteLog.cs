@@ -257,8 +257,8 @@ internal sealed class WriteLog : IDisposable
                 if (i + RecordsPrefetchedAhead < latest.Length)
                 {
                     var ahead = records + latest[i + RecordsPrefetchedAhead];
-                    Prefetch(ahead);
-                    Prefetch(ahead + 64); // A 100-byte value's record spans two or three lines.
+                    PrefetchLine(ahead);
+                    PrefetchLine(ahead + 64); // A 100-byte value's record spans two or three lines.
                 }
                 var at = latest[i];
                 var keyLength = KeyLengthAt(at);
@@ -429,7 +429,7 @@ internal sealed class WriteLog : IDisposable
     /// <summary>How far ahead of the table writer records are loaded.</summary>
     private const int RecordsPrefetchedAhead = 8;
 
-    private static unsafe void Prefetch(IntPtr address)
+    private static unsafe void PrefetchLine(IntPtr address)
     {
         if (Sse.IsSupported)
             Sse.Prefetch0((void*)address);
