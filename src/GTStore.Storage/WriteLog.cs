@@ -258,7 +258,7 @@ internal sealed class WriteLog : IDisposable
                 {
                     var ahead = records + latest[i + RecordsPrefetchedAhead];
                     PrefetchLine(ahead);
-                    PrefetchLine(ahead + 64); // A 100-byte value's record spans two or three lines.
+                    PrefetchLine(ahead + 64); // A 100-byte value's record spans two or three lines; these are the first two.
                 }
                 var at = latest[i];
                 var keyLength = KeyLengthAt(at);
